@@ -1,0 +1,180 @@
+"""Storage on SQLite and PostgreSQL: migrations match the schema, runs are atomic, sources sync with the config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from monitor.db import Store, make_engine, upgrade
+from monitor.db.migrate import current_revision, head_revision
+from monitor.db.schema import metadata, posts
+from monitor.db.store import BLOCKED, FAILING, NEW, OK, REMOVED
+from monitor.errors import StorageError
+from monitor.normalize import Post, content_hash
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def _post(native_id: str, text_: str = "内容", source: str = "a", at: datetime = T0) -> Post:
+    return Post(source=source, native_id=native_id, text=text_, fetched_at=at, published_at=at,
+                title="标题", content_hash=content_hash("标题", text_), extra={"k": "值"})
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    """A migrated, empty store on each backend."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    return Store(engine)
+
+
+def test_migrations_match_schema(store: Store) -> None:
+    """The Alembic head creates exactly the tables the code declares (no drift between schema.py and migrations)."""
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+    assert current_revision(store.engine) == head_revision()
+    assert {"sources", "posts", "source_runs"} <= set(inspect(store.engine).get_table_names())
+
+
+def test_upgrade_is_idempotent(store: Store) -> None:
+    """Running migrations again on an up-to-date database changes nothing."""
+    upgrade(store.engine)
+    assert current_revision(store.engine) == head_revision()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
+    """The embedded default uses WAL so readers never block the daemon."""
+    engine = make_engine(f"sqlite:///{tmp_path}/w.db")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_missing_sqlite_folder_is_a_clear_error(tmp_path: object) -> None:
+    """A database path in a folder that does not exist says so."""
+    with pytest.raises(StorageError, match="does not exist"):
+        make_engine(f"sqlite:///{tmp_path}/nope/monitor.db")
+
+
+def test_commit_run_stores_each_post_once_with_cursor(store: Store) -> None:
+    """New posts are stored once; repeats in a batch and across runs are not; the cursor moves with them."""
+    store.sync_sources([("a", "rss", "d1")], T0)
+    first = store.commit_run("a", [_post("1"), _post("2"), _post("1")], {"etag": "v1"}, started_at=T0,
+                             finished_at=T0, pages=1)
+    assert (first.new, first.updated) == (2, 0)
+    assert [p.native_id for p in first.new_posts] == ["1", "2"]
+    again = store.commit_run("a", [_post("2"), _post("3")], {"etag": "v2"}, started_at=T0, finished_at=T0, pages=1)
+    assert (again.new, again.updated) == (1, 0)
+    assert store.count_posts("a") == 3
+    state = store.source_state("a")
+    assert state.cursor == {"etag": "v2"} and state.status == OK
+    health = {h.name: h for h in store.health()}
+    assert health["a"].posts_total == 3
+
+
+def test_edited_post_is_updated_not_duplicated(store: Store) -> None:
+    """A post whose text changed (a complaint marked 已完成) is updated in place and counted as updated."""
+    store.sync_sources([("a", "rss", "d1")], T0)
+    store.commit_run("a", [_post("1", "处理中")], {}, started_at=T0, finished_at=T0, pages=1)
+    later = T0 + timedelta(hours=1)
+    summary = store.commit_run("a", [_post("1", "已完成")], {}, started_at=later, finished_at=later, pages=1)
+    assert (summary.new, summary.updated) == (0, 1)
+    [stored] = store.recent_posts(source="a")
+    assert stored.text == "已完成" and stored.fetched_at == T0 and stored.extra == {"k": "值"}
+
+
+def test_same_native_id_in_two_sources_is_two_posts(store: Store) -> None:
+    """Uniqueness is per source and native id."""
+    store.sync_sources([("a", "rss", "d"), ("b", "rss", "d")], T0)
+    store.commit_run("a", [_post("1")], {}, started_at=T0, finished_at=T0, pages=1)
+    store.commit_run("b", [_post("1", source="b")], {}, started_at=T0, finished_at=T0, pages=1)
+    assert store.count_posts() == 2
+    assert {p.uid for p in store.recent_posts()} == {"a:1", "b:1"}
+
+
+def test_failed_commit_stores_nothing(store: Store) -> None:
+    """Posts and cursor are one transaction: a failure half-way leaves neither."""
+    store.sync_sources([("a", "rss", "d")], T0)
+    bad = Post(source="a", native_id="x", text="t", fetched_at=T0, published_at=T0.replace(tzinfo=None),
+               content_hash="h")  # naive time: the UTC column type refuses it mid-transaction
+    with pytest.raises(Exception, match="naive datetime"):
+        store.commit_run("a", [_post("ok"), bad], {"etag": "new"}, started_at=T0, finished_at=T0, pages=1)
+    assert store.count_posts() == 0
+    assert store.source_state("a").cursor == {}
+
+
+def test_failures_count_up_and_success_resets(store: Store) -> None:
+    """Health records consecutive failures, the error and the next attempt; a success clears them."""
+    store.sync_sources([("a", "rss", "d")], T0)
+    nxt = T0 + timedelta(minutes=10)
+    assert store.record_failure("a", "HTTP 500", status=FAILING, started_at=T0, finished_at=T0,
+                                next_attempt_at=None) == 1
+    assert store.record_failure("a", "HTTP 403", status=BLOCKED, started_at=T0, finished_at=T0,
+                                next_attempt_at=nxt) == 2
+    state = store.source_state("a")
+    assert (state.status, state.consecutive_failures, state.next_attempt_at) == (BLOCKED, 2, nxt)
+    assert store.health()[0].last_error == "HTTP 403"
+    store.commit_run("a", [], {}, started_at=T0, finished_at=T0, pages=1)
+    state = store.source_state("a")
+    assert (state.status, state.consecutive_failures, state.next_attempt_at) == (OK, 0, None)
+
+
+def test_sync_sources_adds_marks_removed_and_revives(store: Store) -> None:
+    """Sources follow the config: new ones appear, dropped ones are marked removed (posts kept), re-added revive."""
+    store.sync_sources([("a", "rss", "d"), ("b", "rss", "d")], T0)
+    store.commit_run("b", [_post("1", source="b")], {"etag": "x"}, started_at=T0, finished_at=T0, pages=1)
+    store.sync_sources([("a", "rss", "d")], T0)
+    assert [h.name for h in store.health()] == ["a"]
+    assert {h.name: h.status for h in store.health(include_removed=True)} == {"a": NEW, "b": REMOVED}
+    assert store.count_posts("b") == 1
+    store.sync_sources([("a", "rss", "d"), ("b", "rss", "d2")], T0)
+    state = store.source_state("b")
+    assert state.status == NEW and state.cursor == {"etag": "x"}
+
+
+def test_type_change_resets_cursor(store: Store) -> None:
+    """A source whose kind changed starts with an empty cursor (kinds read cursors differently)."""
+    store.sync_sources([("a", "rss", "d")], T0)
+    store.commit_run("a", [], {"etag": "x"}, started_at=T0, finished_at=T0, pages=1)
+    store.sync_sources([("a", "other", "d")], T0)
+    assert store.source_state("a").cursor == {}
+
+
+def test_times_round_trip_as_aware_utc(store: Store) -> None:
+    """Times go in aware and come back aware UTC on both backends."""
+    store.sync_sources([("a", "rss", "d")], T0)
+    local = datetime(2026, 11, 20, 16, 0, tzinfo=UTC).astimezone()
+    store.commit_run("a", [_post("1", at=local)], {}, started_at=T0, finished_at=T0, pages=1)
+    [p] = store.recent_posts()
+    assert p.published_at == local and p.published_at.tzinfo == UTC
+    with store.engine.connect() as conn:
+        assert conn.execute(select(posts.c.published_at)).scalar_one() == local
+
+
+def test_recent_posts_filters(store: Store) -> None:
+    """recent_posts filters by source and time and is newest first."""
+    store.sync_sources([("a", "rss", "d"), ("b", "rss", "d")], T0)
+    store.commit_run("a", [_post(str(i), at=T0 + timedelta(hours=i)) for i in range(5)], {}, started_at=T0,
+                     finished_at=T0, pages=1)
+    store.commit_run("b", [_post("9", source="b", at=T0)], {}, started_at=T0, finished_at=T0, pages=1)
+    assert [p.native_id for p in store.recent_posts(source="a", limit=3)] == ["4", "3", "2"]
+    assert {p.native_id for p in store.recent_posts(since=T0 + timedelta(hours=3))} == {"3", "4"}
+
+
+def test_unknown_source_is_a_storage_error(store: Store) -> None:
+    """Writing for a source that was never synced names it."""
+    with pytest.raises(StorageError, match="'ghost'"):
+        store.commit_run("ghost", [], {}, started_at=T0, finished_at=T0, pages=0)
+
+
+def test_prune_runs(store: Store) -> None:
+    """The run log is pruned by age."""
+    store.sync_sources([("a", "rss", "d")], T0)
+    store.commit_run("a", [], {}, started_at=T0, finished_at=T0, pages=1)
+    store.commit_run("a", [], {}, started_at=T0 + timedelta(days=10), finished_at=T0, pages=1)
+    assert store.prune_runs(T0 + timedelta(days=1)) == 1
