@@ -1,0 +1,1 @@
+"""Source kinds: one module per kind, named after its ``type:`` key in config.yaml."""
