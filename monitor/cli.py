@@ -1,0 +1,246 @@
+"""The ``monitor`` command line. Heavy modules are imported inside commands so start-up stays fast."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+CONFIG_HELP = "Path to config.yaml (default: ./config.yaml, or $MONITOR_CONFIG)."
+config_option = click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+                             default="config.yaml", envvar="MONITOR_CONFIG", show_default=True, help=CONFIG_HELP)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _load(path: str) -> Config:
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+    from monitor.logs import setup_logging
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail(f"error: {exc}\nFix the file and run `monitor check --config {path}` again.")
+    setup_logging(config.log.level, config.log.format, config.secrets)
+    return config
+
+
+def _store(config: Config) -> Any:
+    from monitor.db import Store, make_engine, upgrade
+    from monitor.errors import StorageError
+
+    try:
+        store = Store(make_engine(config.database_url()))
+        upgrade(store.engine)
+    except StorageError as exc:
+        _fail(f"error: {exc}")
+    except Exception as exc:  # connection refused, bad credentials: say where and what to do
+        _fail(f"error: cannot open the database {config.database.url.split('@')[-1]}: {exc}\n"
+              f"Check database.url in the config and that the server is running.")
+    return store
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="monitor")
+def main() -> None:
+    """monitor: watch forums, feeds and complaint portals for surges of negative posts about your brand."""
+
+
+@main.command()
+@config_option
+def run(config_path: str) -> None:
+    """Run the daemon: poll every source on its schedule until SIGTERM/SIGINT (SIGHUP or saving the file reloads)."""
+    from monitor.daemon import run_daemon
+    from monitor.errors import StorageError
+
+    config = _load(config_path)
+    try:
+        run_daemon(config)
+    except StorageError as exc:
+        _fail(f"error: {exc}")
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@config_option
+def check(config_path: str) -> None:
+    """Validate the config and print every problem (exit 0 when valid, 2 otherwise)."""
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+    enabled = sum(1 for s in config.sources if s.enabled)
+    click.echo(f"{config_path}: OK ({len(config.sources)} sources, {enabled} enabled; database {config.database.url})")
+
+
+@main.command("try-source")
+@click.argument("name")
+@config_option
+@click.option("--raw", is_flag=True, help="Print every parsed field as the parser read it, before normalisation.")
+def try_source(name: str, config_path: str, raw: bool) -> None:
+    """Fetch and parse source NAME once and print its posts as JSON lines; store nothing."""
+    from monitor.errors import FetchError, ParseError
+    from monitor.http import HttpClient
+    from monitor.registry import get_kind
+    from monitor.runner import parse_pages
+
+    config = _load(config_path)
+    try:
+        spec = config.source(name)
+    except KeyError as exc:
+        _fail(f"error: {exc.args[0]}")
+    source = get_kind(spec.type)(spec)
+
+    async def go() -> Any:
+        async with HttpClient(config.http) as http:
+            return await source.fetch(http, {})
+
+    try:
+        fetched = asyncio.run(go())
+        from zoneinfo import ZoneInfo
+
+        posts, problems = parse_pages(source, fetched.pages, ZoneInfo(spec.timezone or config.timezone))
+    except (FetchError, ParseError) as exc:
+        _fail(f"error: {name}: {exc}", 1)
+    for post in posts:
+        click.echo(json.dumps(_post_json(post), ensure_ascii=False))
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    click.echo(f"{name}: {len(fetched.pages)} page(s), {len(posts)} post(s), {len(problems)} problem(s)", err=True)
+
+
+@main.command("sources")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+def sources_cmd(config_path: str, as_json: bool) -> None:
+    """List configured sources with their health."""
+    config = _load(config_path)
+    store = _store(config)
+    health = {h.name: h for h in store.health(include_removed=True)}
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for spec in config.sources:
+        h = health.get(spec.name)
+        rows.append({
+            "name": spec.name, "type": spec.type,
+            "status": ("disabled" if not spec.enabled else (h.status if h else "new")),
+            "last_success": h.last_success_at.isoformat() if h and h.last_success_at else None,
+            "failures": h.consecutive_failures if h else 0, "posts": h.posts_total if h else 0,
+            "last_error": h.last_error if h else None,
+            "next_attempt": h.next_attempt_at.isoformat() if h and h.next_attempt_at else None,
+        })
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo(f"{'NAME':<24} {'TYPE':<6} {'STATUS':<9} {'LAST SUCCESS':<14} {'FAILS':>5} {'POSTS':>7}  LAST ERROR")
+    for row in rows:
+        h = health.get(str(row["name"]))
+        ago = _ago(now - h.last_success_at) if h and h.last_success_at else "never"
+        err = str(row["last_error"] or "")[:80] if row["status"] != "ok" else ""
+        click.echo(f"{row['name']:<24} {row['type']:<6} {row['status']:<9} {ago:<14} {row['failures']:>5} "
+                   f"{row['posts']:>7}  {err}")
+
+
+@main.command("posts")
+@config_option
+@click.option("--source", "source_name", help="Only this source.")
+@click.option("--since", help="Only posts published within this long, e.g. 30m, 2h, 7d.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per post.")
+def posts_cmd(config_path: str, source_name: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Show recent stored posts, newest first."""
+    from monitor.durations import parse_duration
+
+    config = _load(config_path)
+    if source_name:
+        try:
+            config.source(source_name)
+        except KeyError as exc:
+            _fail(f"error: {exc.args[0]}")
+    cutoff = None
+    if since:
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        except ValueError as exc:
+            _fail(f"error: --since: {exc}")
+    store = _store(config)
+    for post in store.recent_posts(source=source_name, since=cutoff, limit=limit):
+        if as_json:
+            click.echo(json.dumps(_post_json(post), ensure_ascii=False))
+        else:
+            local = post.published_at.astimezone(config.tz).strftime("%m-%d %H:%M")
+            body = (post.title or post.text).replace("\n", " ")[:70]
+            click.echo(f"{local}  {post.source:<16} {post.author[:12]:<12} {body}")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Apply database migrations (``monitor run`` does this on start too)."""
+    from monitor.db.migrate import current_revision
+
+    config = _load(config_path)
+    store = _store(config)
+    click.echo(f"database at revision {current_revision(store.engine)}")
+
+
+def _post_json(post: Any) -> dict[str, Any]:
+    return {
+        "id": post.uid, "source": post.source, "native_id": post.native_id, "url": post.url, "title": post.title,
+        "text": post.text, "author": post.author, "author_id": post.author_id,
+        "published_at": post.published_at.isoformat(), "fetched_at": post.fetched_at.isoformat(),
+        "reposts": post.reposts, "comments": post.comments, "likes": post.likes, "extra": post.extra,
+    }
+
+
+def _ago(delta: timedelta) -> str:
+    from monitor.durations import format_duration
+
+    return format_duration(max(0, int(delta.total_seconds()))) + " ago"
+
+
+@main.command()
+@click.option("--duration", help="Stop after this long (seconds, or 90s, 5m...); default: until Ctrl-C.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Keep the posts in this SQLite file (default: a temporary one, deleted at exit).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the demo site on 127.0.0.1 (0: any free port).")
+def demo(duration: str | None, db_path: str | None, port: int) -> None:
+    """Watch a built-in demo site (no internet needed): posts appear within seconds, more every 30 s."""
+    from pathlib import Path
+
+    from monitor.demo import run_demo
+    from monitor.durations import parse_duration
+
+    seconds = None
+    if duration is not None:
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            _fail(f"error: --duration: {exc}")
+    sys.exit(run_demo(duration=seconds, db=Path(db_path) if db_path else None, port=port))
+
+
+if __name__ == "__main__":
+    main()
