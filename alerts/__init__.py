@@ -1,0 +1,1 @@
+"""Incidents, routing, delivery channels, the outbox and the complaint queue (arriving with the incidents issue)."""
