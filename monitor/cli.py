@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -91,9 +92,14 @@ def check(config_path: str) -> None:
 @main.command("try-source")
 @click.argument("name")
 @config_option
-@click.option("--raw", is_flag=True, help="Print every parsed field as the parser read it, before normalisation.")
-def try_source(name: str, config_path: str, raw: bool) -> None:
+@click.option("--raw", is_flag=True, help="Print every field as the parser read it from each page, before "
+                                          "normalisation and merging (one JSON line per item per page).")
+@click.option("--save-fixture", "fixture_dir", type=click.Path(file_okay=False),
+              help="Save the fetched pages and the parsed posts in this folder, for a regression test.")
+def try_source(name: str, config_path: str, raw: bool, fixture_dir: str | None) -> None:
     """Fetch and parse source NAME once and print its posts as JSON lines; store nothing."""
+    from zoneinfo import ZoneInfo
+
     from monitor.errors import FetchError, ParseError
     from monitor.http import HttpClient
     from monitor.registry import get_kind
@@ -112,16 +118,71 @@ def try_source(name: str, config_path: str, raw: bool) -> None:
 
     try:
         fetched = asyncio.run(go())
-        from zoneinfo import ZoneInfo
-
-        posts, problems = parse_pages(source, fetched.pages, ZoneInfo(spec.timezone or config.timezone))
-    except (FetchError, ParseError) as exc:
+    except FetchError as exc:
         _fail(f"error: {name}: {exc}", 1)
-    for post in posts:
-        click.echo(json.dumps(_post_json(post), ensure_ascii=False))
+    if raw:
+        for page in fetched.pages:
+            try:
+                result = get_kind(spec.type)(spec).parse(page)
+            except ParseError as exc:
+                click.echo(json.dumps({"page": page.url, "error": str(exc)}, ensure_ascii=False))
+                continue
+            for item in result.posts:
+                click.echo(json.dumps({"page": page.url, **_raw_json(item)}, ensure_ascii=False))
+    posts: list[Any] = []
+    problems: list[str] = []
+    error: ParseError | None = None
+    try:
+        posts, problems = parse_pages(source, fetched.pages, ZoneInfo(spec.timezone or config.timezone))
+    except ParseError as exc:
+        error = exc
+    if fixture_dir:
+        saved = _save_fixture(Path(fixture_dir), fetched.pages, posts, problems, error)
+        click.echo(f"saved {len(fetched.pages)} page(s) and {saved.name} in {fixture_dir}", err=True)
+    if error is not None:
+        _fail(f"error: {name}: {error}", 1)
+    if not raw:
+        for post in posts:
+            click.echo(json.dumps(_post_json(post), ensure_ascii=False))
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)
     click.echo(f"{name}: {len(fetched.pages)} page(s), {len(posts)} post(s), {len(problems)} problem(s)", err=True)
+
+
+def _raw_json(item: Any) -> dict[str, Any]:
+    """A RawPost as JSON: what each field extracted, before normalisation."""
+    from dataclasses import asdict
+
+    data = asdict(item)
+    if data.get("published_at") is not None:
+        data["published_at"] = data["published_at"].isoformat()
+    return data
+
+
+#: Response headers kept with a saved page: what decoding and caching need, never cookies.
+_FIXTURE_HEADERS = ("content-type", "content-encoding", "etag", "last-modified")
+
+
+def _save_fixture(folder: Path, pages: list[Any], posts: list[Any], problems: list[str],
+                  error: Exception | None) -> Path:
+    """Write each page's bytes, a manifest (URL, status, headers, role) and the parsed result; returns the result."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for i, page in enumerate(pages):
+        ctype = page.content_type.lower()
+        ext = ".json" if "json" in ctype else ".xml" if "xml" in ctype else ".html"
+        file = f"page{i:03d}{ext}"
+        (folder / file).write_bytes(page.content)
+        manifest.append({"file": file, "url": page.url, "status": page.status,
+                         "fetched_at": page.fetched_at.isoformat(),
+                         "headers": {k: v for k, v in page.headers.items() if k.lower() in _FIXTURE_HEADERS},
+                         "meta": {k: v for k, v in page.meta.items() if isinstance(v, str | int | float | None)}})
+    (folder / "pages.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    out = folder / "expected.json"
+    result = {"posts": [_post_json(p) for p in posts], "problems": problems,
+              "error": str(error) if error is not None else None}
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return out
 
 
 @main.command("sources")

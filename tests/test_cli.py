@@ -174,6 +174,44 @@ def test_try_source_reports_fetch_errors(server: LoopbackServer, tmp_path: Path)
     assert out.returncode == 1 and "HTTP 403" in out.stderr
 
 
+def test_try_source_raw_and_save_fixture(site: LoopbackServer, tmp_path: Path) -> None:
+    """--raw prints each field as parsed; --save-fixture writes pages that parse back to the saved result."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from monitor.config import load_config
+    from monitor.registry import get_kind
+    from monitor.runner import parse_pages
+    from monitor.source import Page
+
+    cfg = tmp_path / "config.yaml"
+    write_config(cfg, site, ["good"], tmp_path / "m.db")
+    raw = subprocess.run([*MONITOR, "try-source", "good", "--raw", "--config", str(cfg)], capture_output=True,
+                         text=True, timeout=60)
+    assert raw.returncode == 0, raw.stderr
+    items = [json.loads(line) for line in raw.stdout.splitlines()]
+    assert [i["native_id"] for i in items] == ["1", "2", "3"]
+    assert items[0]["page"].endswith("/good.xml") and items[0]["title"] == "一"
+
+    folder = tmp_path / "fixture"
+    saved = subprocess.run([*MONITOR, "try-source", "good", "--save-fixture", str(folder), "--config", str(cfg)],
+                           capture_output=True, text=True, timeout=60)
+    assert saved.returncode == 0, saved.stderr
+    manifest = json.loads((folder / "pages.json").read_text(encoding="utf-8"))
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    assert [p["id"] for p in expected["posts"]] == ["good:1", "good:2", "good:3"] and expected["error"] is None
+    # The saved page is enough to reproduce the result offline: what a regression test does with it.
+    config = load_config(cfg)
+    spec = config.source("good")
+    pages = [Page(url=m["url"], status=m["status"], headers=m["headers"],
+                  content=(folder / m["file"]).read_bytes(), fetched_at=datetime.fromisoformat(m["fetched_at"]))
+             for m in manifest]
+    posts, _ = parse_pages(get_kind(spec.type)(spec), pages, ZoneInfo(config.timezone))
+    assert [p.uid for p in posts] == [p["id"] for p in expected["posts"]]
+    assert [p.text for p in posts] == [p["text"] for p in expected["posts"]]
+    assert "set-cookie" not in json.dumps(manifest).lower()
+
+
 def test_every_command_has_help() -> None:
     """`--help` works on every command and subcommand."""
     for args in (["--help"], ["run", "--help"], ["check", "--help"], ["try-source", "--help"], ["sources", "--help"],
