@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from monitor.durations import parse_duration
+from monitor.analysis.surge import DetectionConfig
+from monitor.analysis.watch import WatchConfig
+from monitor.durations import Duration, parse_duration
 from monitor.errors import ConfigError, PluginError
 from monitor.source import SourceConfig
 
@@ -82,6 +84,27 @@ class HttpConfig(_Section):
         return parse_duration(v)
 
 
+class AnalysisConfig(_Section):
+    """The ``analysis:`` section: sentiment backend, extra complaint categories, clustering windows."""
+
+    sentiment: str = Field(default="weibo", description="sentiment backend: weibo (built in) or snownlp")
+    categories: dict[str, list[str]] = Field(default_factory=dict, description="extra complaint categories: name -> "
+                                                                               "keywords")
+    topic_window: Duration = Field(default=6 * 3600, description="how long a topic stays open without new posts")
+    duplicate_window: Duration = Field(default=24 * 3600, description="how far back near-duplicates are looked for")
+
+    @field_validator("sentiment")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in SENTIMENT_BACKENDS:
+            raise ValueError(f"unknown sentiment backend {v!r}; use one of {', '.join(SENTIMENT_BACKENDS)}")
+        return v
+
+
+#: Names `analysis.sentiment` accepts (checked here so a typo fails at load time, not on the first post).
+SENTIMENT_BACKENDS = ("weibo", "snownlp")
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -90,6 +113,9 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    watches: list[WatchConfig] = Field(default_factory=list)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
 
     _path: Path | None = PrivateAttr(default=None)
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())
@@ -101,6 +127,15 @@ class Config(_Section):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {v!r}; use an IANA name such as Asia/Shanghai") from exc
+        return v
+
+    @field_validator("watches")
+    @classmethod
+    def _unique_watches(cls, v: list[WatchConfig]) -> list[WatchConfig]:
+        names = [w.name for w in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"watch names must be unique; repeated: {', '.join(dupes)}")
         return v
 
     @property

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -49,3 +52,8 @@ def format_duration(seconds: float) -> str:
             out.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(out)
+
+
+
+#: A pydantic field type reading ``30s``, ``5m``, ``2h`` or a number of seconds into float seconds.
+Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from monitor.db import Store, make_engine, upgrade
-from monitor.db.migrate import current_revision, head_revision
+from monitor.db.migrate import HEAD, current_revision, head_revision
 from monitor.db.schema import metadata, posts
 from monitor.db.store import BLOCKED, FAILING, NEW, OK, REMOVED
 from monitor.errors import StorageError
@@ -32,13 +32,40 @@ def store(db_url: str) -> Store:
     return Store(engine)
 
 
-def test_migrations_match_schema(store: Store) -> None:
-    """The Alembic head creates exactly the tables the code declares (no drift between schema.py and migrations)."""
-    with store.engine.connect() as conn:
+def test_migrations_match_schema(db_url: str) -> None:
+    """The Alembic migrations create exactly the tables the code declares (no drift between schema.py and them)."""
+    engine = make_engine(db_url)
+    upgrade(engine, fast=False)
+    with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
+    assert current_revision(engine) == head_revision() == HEAD
+    assert {"sources", "posts", "source_runs", "incidents"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_fast_path_stamps_head_without_migrating(store: Store) -> None:
+    """An empty database gets schema.py's tables stamped at the head; Alembic then sees nothing to do."""
     assert current_revision(store.engine) == head_revision()
-    assert {"sources", "posts", "source_runs"} <= set(inspect(store.engine).get_table_names())
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
+
+
+def test_upgrade_from_first_revision_keeps_data(db_url: str) -> None:
+    """A database at 0001 with posts in it is migrated to the head by Alembic, its rows intact."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0001", fast=False)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sources (name, type, created_at, updated_at) VALUES ('a', 'rss', :t, :t)"),
+                     {"t": T0.replace(tzinfo=None)})
+        conn.execute(text("INSERT INTO posts (source_id, native_id, published_at, fetched_at, content_hash) "
+                          "VALUES (1, 'x', :t, :t, 'h')"), {"t": T0.replace(tzinfo=None)})
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT native_id, analysed_at FROM posts")).one()
+    assert tuple(row) == ("x", None)
+    engine.dispose()
 
 
 def test_upgrade_is_idempotent(store: Store) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -90,10 +91,20 @@ posts = Table(
     Column("likes", Integer, nullable=True),
     Column("content_hash", String(64), nullable=False),
     Column("extra", JSON, nullable=True),
+    # Analysis (0002): filled right after the post is stored; NULL analysed_at = not analysed yet (after a crash).
+    Column("negative", Float, nullable=True),
+    Column("sentiment", String(8), nullable=True),
+    Column("watches", JSON, nullable=True),
+    Column("topic", String(32), nullable=True),
+    Column("dup_of", String(320), nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("cues", JSON, nullable=True),
+    Column("analysed_at", UTCDateTime, nullable=True),
     UniqueConstraint("source_id", "native_id", name="uq_posts_source_native"),
     Index("ix_posts_published_at", "published_at"),
     Index("ix_posts_fetched_at", "fetched_at"),
     Index("ix_posts_content_hash", "content_hash"),
+    Index("ix_posts_analysed_at", "analysed_at"),
 )
 
 source_runs = Table(
@@ -108,4 +119,48 @@ source_runs = Table(
     Column("updated_posts", Integer, nullable=False, server_default="0"),
     Column("error", Text, nullable=True),
     Index("ix_source_runs_source_started", "source_id", "started_at"),
+)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("severity", String(8), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("keys", JSON, nullable=False),
+    Column("keywords", JSON, nullable=True),
+    Column("sources", JSON, nullable=True),
+    Column("authors", Integer, nullable=False, server_default="0"),
+    Column("posts", Integer, nullable=False, server_default="0"),
+    Column("reasons", JSON, nullable=True),
+    Column("representative", String(320), nullable=True),
+    Index("ix_incidents_status", "status"),
+)
+
+incident_posts = Table(
+    "incident_posts", metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_uid", String(320), primary_key=True),
+    Column("author", String(255), nullable=False, server_default=""),
+    Column("source", String(64), nullable=False, server_default=""),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+# The incident's timeline: one point per signal (volume, severity, score at that moment).
+incident_points = Table(
+    "incident_points", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("negatives", Integer, nullable=False),
+    Column("authors", Integer, nullable=False),
+    Column("posts", Integer, nullable=False),
+    Column("expected", Float, nullable=False),
+    Index("ix_incident_points_incident_at", "incident_id", "at"),
 )

@@ -8,17 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from monitor.db.schema import posts, source_runs, sources
+from monitor.db.schema import incident_points, incident_posts, incidents, posts, source_runs, sources
 from monitor.errors import StorageError
 from monitor.normalize import Post
+
+if TYPE_CHECKING:
+    from alerts.incidents import Change, Incident
+    from monitor.analysis.pipeline import Annotation
 
 # Health states of a source. LAYOUT: pages arrive but the selectors find nothing (the site changed its layout).
 NEW, OK, FAILING, BLOCKED, LAYOUT, REMOVED = "new", "ok", "failing", "blocked", "layout", "removed"
@@ -200,6 +204,113 @@ class Store:
         """Delete run-log rows older than ``older_than`` (the log is for health views, not an archive)."""
         with self._begin() as conn:
             return conn.execute(source_runs.delete().where(source_runs.c.started_at < older_than)).rowcount or 0
+
+    # -- analysis and incidents ------------------------------------------------------------------------------
+    def save_analysis(self, notes: Sequence[Annotation], changes: Sequence[Change], now: datetime) -> None:
+        """Store posts' annotations and the incident changes they caused, in one transaction."""
+        from monitor.analysis.surge import from_epoch
+
+        with self._begin() as conn:
+            ids = {r.name: r.id for r in conn.execute(select(sources.c.id, sources.c.name))}
+            rows = []
+            for n in notes:
+                source, native = n.uid.split(":", 1)
+                if source in ids:
+                    rows.append({"b_sid": ids[source], "b_nid": native, "negative": n.negative,
+                                 "sentiment": n.sentiment, "watches": list(n.watches), "topic": n.topic,
+                                 "dup_of": n.dup_of, "category": n.category, "cues": list(n.cues) or None,
+                                 "analysed_at": now})
+            if rows:
+                stmt = (update(posts).where(and_(posts.c.source_id == bindparam("b_sid"),
+                                                 posts.c.native_id == bindparam("b_nid")))
+                        .values(negative=bindparam("negative"), sentiment=bindparam("sentiment"),
+                                watches=bindparam("watches"), topic=bindparam("topic"), dup_of=bindparam("dup_of"),
+                                category=bindparam("category"), cues=bindparam("cues"),
+                                analysed_at=bindparam("analysed_at")))
+                conn.execute(stmt.execution_options(synchronize_session=False), rows)
+            seen: set[int] = set()
+            for ch in changes:
+                inc = ch.incident
+                values = {"updated_at": from_epoch(inc.updated_at), "status": inc.status, "severity": inc.severity,
+                          "score": inc.score, "title": inc.title, "keys": list(inc.keys),
+                          "keywords": list(inc.keywords), "sources": sorted(inc.sources),
+                          "authors": len(inc.authors), "posts": len(inc.post_ids),
+                          "reasons": [[r.code, [list(v) for v in r.values]] for r in inc.reasons],
+                          "representative": inc.representative}
+                if ch.opened and inc.id not in seen:
+                    conn.execute(incidents.insert().values(id=inc.id, opened_at=from_epoch(inc.opened_at), **values))
+                else:
+                    conn.execute(update(incidents).where(incidents.c.id == inc.id).values(**values))
+                seen.add(inc.id)
+                if ch.new_posts:
+                    conn.execute(incident_posts.insert(), [
+                        {"incident_id": inc.id, "post_uid": pid, "author": "", "source": pid.split(":", 1)[0],
+                         "added_at": from_epoch(ch.signal.at)} for pid in ch.new_posts])
+                sig = ch.signal
+                conn.execute(incident_points.insert().values(
+                    incident_id=inc.id, at=from_epoch(sig.at), key=sig.key[:128], severity=sig.severity,
+                    score=sig.score, negatives=sig.negatives, authors=sig.authors, posts=sig.posts,
+                    expected=sig.expected))
+
+    def mark_quiet(self, incident_ids: Sequence[int], now: datetime) -> None:
+        """Incidents whose surge is over (the team still resolves them)."""
+        if incident_ids:
+            with self._begin() as conn:
+                conn.execute(update(incidents).where(incidents.c.id.in_(list(incident_ids)),
+                                                     incidents.c.status == "open")
+                             .values(status="quiet", updated_at=now))
+
+    def unanalysed_posts(self, limit: int = 5000) -> list[Post]:
+        """Stored posts not analysed yet (a crash between storing and analysing), oldest first."""
+        query = (select(posts, sources.c.name.label("source_name")).join(sources, posts.c.source_id == sources.c.id)
+                 .where(posts.c.analysed_at.is_(None)).order_by(posts.c.published_at, posts.c.id).limit(limit))
+        with self._connect() as conn:
+            return [Post(source=r.source_name, native_id=r.native_id, text=r.text, fetched_at=r.fetched_at,
+                         published_at=r.published_at, title=r.title, url=r.url, author=r.author,
+                         author_id=r.author_id, reposts=r.reposts, comments=r.comments, likes=r.likes,
+                         content_hash=r.content_hash, extra=dict(r.extra or {})) for r in conn.execute(query)]
+
+    def negative_history(self, since: datetime) -> dict[str, list[tuple[float, int, int, int]]]:
+        """Per watch, per past hour since ``since``: (hour start, negative authors, posts, negatives) — to seed the
+        surge detector's baselines after a restart."""
+        hours: dict[str, dict[int, list[Any]]] = {}
+        query = (select(posts.c.published_at, posts.c.author, posts.c.author_id, posts.c.watches, posts.c.sentiment)
+                 .where(posts.c.published_at >= since, posts.c.analysed_at.is_not(None))
+                 .order_by(posts.c.published_at))
+        with self._connect() as conn:
+            for r in conn.execute(query):
+                hour = int(r.published_at.timestamp() // 3600)
+                for watch in r.watches or []:
+                    slot = hours.setdefault(watch, {}).setdefault(hour, [set(), 0, 0])
+                    slot[1] += 1
+                    if r.sentiment == "negative":
+                        slot[0].add(r.author or r.author_id)
+                        slot[2] += 1
+        return {w: [(h * 3600.0, len(v[0]), v[1], v[2]) for h, v in sorted(by_hour.items())]
+                for w, by_hour in hours.items()}
+
+    def load_incidents(self, status: str | None = None) -> list[Incident]:
+        """Incidents (all, or with one status) with their posts, oldest first."""
+        from alerts.incidents import Incident
+        from monitor.analysis.surge import Reason
+
+        query = select(incidents).order_by(incidents.c.id)
+        if status:
+            query = query.where(incidents.c.status == status)
+        out = []
+        with self._connect() as conn:
+            for r in conn.execute(query):
+                members = conn.execute(select(incident_posts.c.post_uid, incident_posts.c.source)
+                                       .where(incident_posts.c.incident_id == r.id)
+                                       .order_by(incident_posts.c.added_at, incident_posts.c.post_uid)).all()
+                inc = Incident(r.id, r.opened_at.timestamp(), r.updated_at.timestamp(), r.severity, r.score,
+                               list(r.keys), r.title, list(r.keywords or []),
+                               dict.fromkeys(m.post_uid for m in members), set(), set(r.sources or []),
+                               tuple(Reason(c, tuple((k, v) for k, v in vals)) for c, vals in r.reasons or []),
+                               r.representative, r.status)
+                inc.authors = {f"#{i}" for i in range(r.authors)}  # the count survives; names are in the posts
+                out.append(inc)
+        return out
 
     # -- internals -----------------------------------------------------------------------------------------------
     def _upsert_posts(self, conn: Connection, source_id: int, batch: Sequence[Post],

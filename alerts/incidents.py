@@ -1,0 +1,156 @@
+"""Incidents: surge signals grouped into the events a team works on.
+
+A signal for a key (``watch:NAME`` or ``topic:ID``) that already has an open incident updates it. A signal for a new
+key joins an open incident when most of its posts are already attached there (a watch-level surge made of one
+topic's posts is that topic's incident, not a second one); otherwise it opens a new incident. Every change is kept
+as a timeline point (severity, score, volume at that moment), and the reasons of the latest signal are the
+incident's reasons. Pure: the caller persists the changes and gives the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from monitor.analysis.surge import SEVERITIES, Reason, Signal
+
+#: A new key joins an open incident holding at least this share of its posts.
+JOIN_SHARE = 0.5
+
+
+@dataclass
+class Incident:
+    """One incident as the tracker holds it."""
+
+    id: int
+    opened_at: float
+    updated_at: float
+    severity: str
+    score: float
+    keys: list[str]
+    title: str = ""
+    keywords: list[str] = field(default_factory=list)
+    post_ids: dict[str, None] = field(default_factory=dict)  # ordered set
+    authors: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)
+    reasons: tuple[Reason, ...] = ()
+    representative: str | None = None
+    status: str = "open"
+
+    @property
+    def watches(self) -> list[str]:
+        """Watch names among the keys."""
+        return [k.split(":", 1)[1] for k in self.keys if k.startswith("watch:")]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a signal did: opened or updated an incident, and whether it escalated (worth notifying)."""
+
+    incident: Incident
+    signal: Signal
+    opened: bool
+    escalated: bool
+    new_posts: tuple[str, ...]
+
+
+PostInfo = Callable[[str], "tuple[str, str] | None"]  # post uid -> (author, source)
+TopicLabel = Callable[[str], "tuple[list[str], str | None]"]  # topic id -> (keywords, representative post)
+
+
+class IncidentTracker:
+    """Open incidents by key; ``apply`` turns signals into changes."""
+
+    def __init__(self, post_info: PostInfo, topic_label: TopicLabel, *, next_id: int = 1) -> None:
+        self._post_info = post_info
+        self._topic_label = topic_label
+        self._next_id = next_id
+        self.by_key: dict[str, Incident] = {}
+        self.open: dict[int, Incident] = {}
+        self._post_owner: dict[str, int] = {}
+
+    def restore(self, incident: Incident) -> None:
+        """Take back an open incident from the database after a restart."""
+        self.open[incident.id] = incident
+        for key in incident.keys:
+            self.by_key[key] = incident
+        for pid in incident.post_ids:
+            self._post_owner[pid] = incident.id
+        self._next_id = max(self._next_id, incident.id + 1)
+
+    def apply(self, signals: Iterable[Signal]) -> list[Change]:
+        """Open or update incidents for each signal, in order."""
+        changes = []
+        for sig in signals:
+            incident = self.by_key.get(sig.key)
+            opened = False
+            if incident is None:
+                incident = self._joinable(sig)
+                if incident is None:
+                    incident = Incident(self._next_id, sig.at, sig.at, sig.severity, sig.score, [sig.key])
+                    self._next_id += 1
+                    self.open[incident.id] = incident
+                    opened = True
+                else:
+                    incident.keys.append(sig.key)
+                self.by_key[sig.key] = incident
+            before = SEVERITIES.index(incident.severity)
+            now = SEVERITIES.index(sig.severity)
+            escalated = not opened and now > before
+            if now > before or opened:
+                incident.severity = sig.severity
+            incident.score = max(incident.score, sig.score) if not opened else sig.score
+            incident.updated_at = sig.at
+            incident.reasons = sig.reasons
+            new = tuple(pid for pid in sig.post_ids if pid not in incident.post_ids)
+            for pid in new:
+                incident.post_ids[pid] = None
+                self._post_owner.setdefault(pid, incident.id)
+                info = self._post_info(pid)
+                if info is not None:
+                    incident.authors.add(info[0])
+                    incident.sources.add(info[1])
+            self._label(incident)
+            changes.append(Change(incident, sig, opened, escalated, new))
+        return changes
+
+    def close_keys(self, keys: Iterable[str]) -> list[Incident]:
+        """Surges over for these keys: an incident whose keys are all quiet is ``quiet`` (the team resolves it)."""
+        quieted = []
+        for key in keys:
+            incident = self.by_key.pop(key, None)
+            if incident is None:
+                continue
+            if not any(k in self.by_key and self.by_key[k] is incident for k in incident.keys):
+                incident.status = "quiet"
+                self.open.pop(incident.id, None)
+                for pid in incident.post_ids:  # keep the owner map to open incidents: it must not grow forever
+                    if self._post_owner.get(pid) == incident.id:
+                        del self._post_owner[pid]
+                quieted.append(incident)
+        return quieted
+
+    def _joinable(self, sig: Signal) -> Incident | None:
+        owners: dict[int, int] = {}
+        for pid in sig.post_ids:
+            owner = self._post_owner.get(pid)
+            if owner is not None and owner in self.open:
+                owners[owner] = owners.get(owner, 0) + 1
+        if not owners:
+            return None
+        best, count = max(owners.items(), key=lambda kv: kv[1])
+        return self.open[best] if count >= JOIN_SHARE * len(sig.post_ids) else None
+
+    def _label(self, incident: Incident) -> None:
+        topics = [k.split(":", 1)[1] for k in incident.keys if k.startswith("topic:")]
+        keywords: list[str] = []
+        representative = None
+        for topic in topics:
+            words, rep = self._topic_label(topic)
+            keywords += [w for w in words if w not in keywords]
+            representative = representative or rep
+        incident.keywords = keywords[:8]
+        incident.representative = representative or next(iter(incident.post_ids), None)
+        watch = "、".join(w for w in incident.watches if w != "*")  # "*" is the implicit whole-stream watch
+        top = " ".join(incident.keywords[:3])
+        incident.title = " · ".join(x for x in (watch, top) if x) or "负面舆情"
