@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 from typing import Any, ClassVar
+from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 from pydantic import Field
@@ -57,8 +59,9 @@ class HtmlSource(ListingSource):
         if not nodes:
             self._explain_empty(soup, page)
             return result
+        based = _based(page, soup)
         for i, node in enumerate(nodes):
-            values = {name: self._field(node, name, spec, page) for name, spec in self.config.fields.items()}
+            values = {name: self._field(node, name, spec, based) for name, spec in self.config.fields.items()}
             post = to_raw_post(values)
             if post is None:
                 result.problems.append(f"item {i + 1} on {page.url}: the id field found nothing; item skipped")
@@ -79,7 +82,8 @@ class HtmlSource(ListingSource):
             wall = _wall(soup)
             why = f"it looks like a login or captcha page ('{wall}')" if wall else "the layout may have changed"
             return ParseResult(problems=[f"detail page {page.url}: {self.config.detail.root!r} matched nothing; {why}"])
-        values = {name: self._field(root, name, spec, page) for name, spec in self.config.detail.fields.items()}
+        based = _based(page, soup)
+        values = {name: self._field(root, name, spec, based) for name, spec in self.config.detail.fields.items()}
         values["id"] = page.meta.get("id")
         post = to_raw_post(values)
         return ParseResult(posts=[post] if post else [])
@@ -128,6 +132,16 @@ def _wall(soup: BeautifulSoup) -> str | None:
         return found
     text = " ".join(soup.get_text(" ").split())
     return looks_like_wall(text) if len(text) < WALL_TEXT_LIMIT else None
+
+
+def _based(page: Page, soup: BeautifulSoup) -> Page:
+    """The page as its links resolve: a ``<base href>`` (every Discuz page has one) moves them, as in a browser."""
+    tag = soup.find("base", href=True)
+    href = tag.get("href") if isinstance(tag, Tag) else None
+    if not isinstance(href, str) or not href.strip():
+        return page
+    url = urljoin(page.url, href.strip())
+    return replace(page, url=url) if urlsplit(url).scheme in ("http", "https") else page
 
 
 def _read(tag: Tag, attr: str) -> str | None:

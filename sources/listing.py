@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urljoin
@@ -29,9 +30,13 @@ DEFAULT_TRANSFORMS: dict[str, list[Transform]] = {
     "url": ["absolute"], "published_at": ["time"], "reposts": ["number"], "comments": ["number"],
     "likes": ["number"],
 }
-# Words of login walls, captcha and anti-bot pages on Chinese and English sites.
-_WALL = re.compile(r"验证码|安全验证|人机验证|滑动验证|请先登录|登录后|访问过于频繁|异常访问|captcha|geetest|"
-                   r"please log ?in|sign in to continue|access denied|are you a robot", re.I)
+# Words of login walls, captcha and anti-bot pages on Chinese and English sites. "登录后才可以发帖/回帖" is not
+# one: Discuz prints it under every board and thread for guests. Discuz's wall says "您尚未登录", phpBB's
+# "registered and logged in to view this forum".
+_WALL = re.compile(r"验证码|安全验证|人机验证|滑动验证|请先登录|尚未登录|需要先登录|"
+                   r"登录后(?!才(?:可以|能)(?:发帖|回帖|发表|回复|评论|发言))|访问过于频繁|异常访问|captcha|geetest|"
+                   r"please log ?in|sign in to continue|logged in to view|must be logged in|access denied|"
+                   r"are you a robot", re.I)
 DEFAULT_TZ = "Asia/Shanghai"
 
 
@@ -235,7 +240,14 @@ def to_raw_post(values: dict[str, Any]) -> RawPost | None:
                    author=text("author"), author_id=text("author_id"),
                    published_at=published if hasattr(published, "tzinfo") else None,
                    reposts=count("reposts"), comments=count("comments"), likes=count("likes"),
-                   extra={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in extra.items()})
+                   extra={k: _plain(v) for k, v in extra.items()})
+
+
+def _plain(value: Any) -> Any:
+    """A value for ``extra`` (stored as JSON): times as ISO text in UTC, like every stored time."""
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def looks_like_wall(text: str) -> str | None:
