@@ -1,0 +1,527 @@
+"""Sentiment of Chinese social-media posts: the probability that a post is negative, and a three-way label.
+
+Backends share one interface (:class:`SentimentBackend`): ``score(texts)`` returns, for each text in input order, the
+probability that it is negative, in [0, 1]. Empty or whitespace-only texts score :data:`EMPTY_SCORE` (0.5, neutral).
+A backend never raises on odd input; a text it cannot read scores 0.5.
+
+* ``weibo`` (the default) -- a logistic-regression model over character n-grams and Weibo-specific features,
+  trained by ``tools/train_sentiment.py`` on labelled Weibo sets and shipped in this package as
+  ``models/sentiment-v1.tsv.gz``. Pure Python at run time: the model is a dict from feature to weight.
+* ``snownlp`` -- SnowNLP's own sentiment model (book and shopping reviews). Optional:
+  ``pip install 'monitor[snownlp]'``. Imported only when this backend is asked for: the import costs about 420 MB
+  and seconds of start-up.
+
+Weibo text is understood as follows (see :func:`analyse_text`): URLs, ``@mentions``, zero-width characters and
+``{%...%}`` markers are stripped; the repost chain ``//@user: ...`` is split off so that the author's own words count
+fully and the quoted chain at :data:`CHAIN_WEIGHT` (when the author wrote nothing, the first quoted post counts as
+theirs); ``[表情]`` codes and emoji become features of their own, plus group features for negative and positive ones;
+``#话题#`` keeps its words; negators (不/没/别/非/无/未/勿) mark the next one or two words, skipping degree words
+(不太好吃 -> negated 好吃); complaint language (退款, 维权, 投诉, 骗, 曝光, 12315, 律师, 起诉...) and sarcasm markers
+(呵呵, 醉了, positive words next to a negative emoticon: 真是棒极了[怒]) are group features.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+from operator import add
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "EMPTY_SCORE",
+    "MODEL_FILE",
+    "NEGATIVE_THRESHOLD",
+    "POSITIVE_THRESHOLD",
+    "SentimentBackend",
+    "SnowNLPBackend",
+    "TextFeatures",
+    "WeiboBackend",
+    "analyse_text",
+    "backend_names",
+    "clean_weibo_text",
+    "get_backend",
+    "label_for",
+    "split_repost",
+]
+
+#: The shipped model, inside this package.
+MODEL_FILE = "models/sentiment-v1.tsv.gz"
+#: The score of an empty or unreadable text: neither negative nor positive.
+EMPTY_SCORE = 0.5
+#: ``label_for``: above this probability of negative a post is "negative". 0.5 is where the training folds'
+#: negative-class F1, averaged over the sets, peaks (5-fold cross-validation; leave-one-set-out peaks at 0.45 but gains
+#: only 0.001 there, and a lower cut sends more neutral posts to "negative"). Exclusive, so that an empty text (0.5) is
+#: neutral.
+NEGATIVE_THRESHOLD = 0.5
+#: ``label_for``: below this probability of negative a post is "positive"; from it up to NEGATIVE_THRESHOLD it is
+#: "neutral". The model leans negative on neutral posts (news, statements), so the neutral band lies on the positive
+#: side of 0.5: a text needs clear positive evidence to be called positive.
+POSITIVE_THRESHOLD = 0.3
+#: Weight of the quoted repost chain relative to the author's own words (written into the model header too).
+CHAIN_WEIGHT = 0.5
+#: Characters longer texts are cut to (after cleaning): a 2,000-character post says what it means by then.
+MAX_CHARS = 2000
+
+
+@runtime_checkable
+class SentimentBackend(Protocol):
+    """A sentiment scorer: ``score`` gives the probability that each text is negative, in input order."""
+
+    name: str
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Probability of negative for each text, in [0, 1]; 0.5 for empty or unreadable texts. Never raises."""
+        ...
+
+
+def label_for(p: float) -> str:
+    """``"negative"``, ``"neutral"`` or ``"positive"`` for a probability of negative ``p``.
+
+    negative when ``p > NEGATIVE_THRESHOLD`` (0.5), positive when ``p < POSITIVE_THRESHOLD`` (0.3), neutral from 0.3
+    to 0.5 inclusive (so an empty text, 0.5, is neutral) and for anything that is not a number.
+    """
+    if not isinstance(p, int | float) or math.isnan(p):
+        return "neutral"
+    if p > NEGATIVE_THRESHOLD:
+        return "negative"
+    if p < POSITIVE_THRESHOLD:
+        return "positive"
+    return "neutral"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Weibo text: cleaning and features
+# --------------------------------------------------------------------------------------------------------------------
+
+#: Prefix of the non-n-gram features. Control characters are removed from texts, so no n-gram can start with it.
+SPECIAL = "\x1f"
+
+#: URLs, ``{%...%}`` markers, ``#`` of topics, control and zero-width characters: replaced by a space.
+_CLEAN_RE = re.compile(
+    r"(?:https?://|www\.)[!-~]*|o?网页链接|\{%|%\}|[#＃\x00-\x1f\x7f\u200b-\u200d\u2060\ufeff\ufe0e\ufe0f\u3000]",
+    re.IGNORECASE,
+)
+#: Full-width letters and digits: a text with any goes through NFKC. The common full-width punctuation is mapped by
+#: _PUNCT (str.replace is far cheaper than NFKC on every text).
+_WIDE_RE = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_PUNCT = (("，", ","), ("！", "!"), ("？", "?"), ("：", ":"), ("；", ";"), ("（", "("), ("）", ")"), ("～", "~"))
+#: The start of each quoted post of a repost chain, with its user name: ``//@name:``.
+_REPOST_RE = re.compile(r"//\s*@[\w\-·.]{0,30}\s*[:：]?")
+#: Within a post: mentions (回复@name:), emoticon codes and runs of white space, each replaced by one space.
+_SQUASH_RE = re.compile(r"(?:回复)?@[\w\-·]{1,30}[:：]?|\[[^\[\]\s]{1,10}\]|\s+")
+_EMOTICON_RE = re.compile(r"\[([^\[\]\s]{1,10})\]")
+#: Four or more of one character: 哈哈哈哈哈哈 -> 哈哈哈, !!!!!! -> !!!.
+_RUN_RE = re.compile(r"(.)\1\1\1+")
+_REPOST_ONLY = frozenset({"转发微博", "轉發微博", "repost", "转发", "轉發", "forward"})
+
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Weibo emoticon codes ([name]) whose meaning is clearly negative or positive. Ambiguous ones ([微笑], which on Weibo is
+# often passive-aggressive, [允悲], [doge], [二哈], [笑cry], [跪了]) are left to the learned per-emoticon weights.
+_EMO_NEG = _words(
+    "怒 怒骂 愤怒 生气 抓狂 泪 泪流满面 悲伤 伤心 失望 衰 哼 左哼哼 右哼哼 鄙视 吐 委屈 可怜 生病 感冒 晕 汗 黑线 白眼 "
+    "打脸 惊恐 蜡烛 崩溃 弱 心碎 悲催 囧 摊手 费解 哭 大哭 流泪 怒吼 不高兴 撇嘴 难过 呕吐 闭嘴 困 吐血 疑问 "
+    "作死 骂 怒火 nonono 拜拜 再见"
+)
+_EMO_POS = _words(
+    "哈哈 嘻嘻 爱你 心 good 赞 鼓掌 太开心 开心 可爱 偷笑 亲亲 耶 酷 给力 威武 鲜花 加油 中国赞 憧憬 好喜欢 赞啊 "
+    "笑哈哈 馋嘴 色 害羞 羞嗒嗒 抱抱 给你小心心 作揖 ok 握手 礼物 蛋糕 花心 太阳 拳头 得意地笑 爱心 顶 棒 强 胜利 "
+    "干杯 星星眼 送花花 好爱哦 互粉 围观 嘘 挤眼 兔子 喵喵 熊猫 求关注 月亮 微风 音乐 话筒 ye 亲 good棒 心动 "
+    "哇 鞠躬 抱拳 祈祷 许愿 感动 好棒 赞赞 爱你哟"
+)
+_EMOJI_NEG = frozenset("😡😠🤬😤😭😢😞😔😟😩😫😖😣💔👎🙄😒🤮🤢😱😰😨😓😥😿😾🕯😪😕☹🙁😧😦")
+_EMOJI_POS = frozenset("😀😃😄😁😆😊☺😍🥰😘😗😙😚🤗👍👏🙌💪🎉🎊❤♥💕💖💗💓💞😋😎🌹💐🌸✌👌🥳🤩💯🌟✨🍻🥂")
+
+# Word lists for group features (2 or 3 characters, looked up among the text's n-grams; longer phrases in _LONG_*).
+_LEX_POS = _words(
+    "好吃 喜欢 开心 快乐 感谢 谢谢 满意 推荐 加油 幸福 美好 温暖 感动 支持 期待 好看 漂亮 优秀 厉害 可爱 好评 给力 "
+    "点赞 完美 舒服 好用 划算 实惠 新鲜 干净 热情 贴心 准时 及时 很快 超快 美味 好喝 祝福 希望 感恩 致敬 骄傲 自豪 "
+    "平安 健康 顺利 成功 胜利 开森 好棒 太棒 棒棒 好人 温馨 靠谱 专业 值得 惊喜 耐心 周到 喜爱 爱你 哈哈 嘻嘻 赞赞 "
+    "真棒 很棒 很好 好好 美丽 帅气 可口 香 赞 棒 爽 甜 nice 么么哒 棒极了 好极了 太好了 很满意 非常好 超级棒 "
+    "超好吃 不错 挺好 还好 放心 安心 牛逼 666 感激 鼓励 相信 坚强 勇敢 团结 战胜 必胜 英雄 天使 暖心 治愈"
+)
+_LEX_NEG = _words(
+    "垃圾 恶心 失望 生气 愤怒 难过 伤心 讨厌 糟糕 骗子 无语 崩溃 可怕 害怕 担心 痛苦 难受 后悔 难吃 太慢 很慢 冷了 "
+    "凉了 变质 漏了 洒了 悲哀 心疼 可恶 混蛋 傻逼 妈的 气死 焦虑 恐惧 绝望 郁闷 委屈 心累 无奈 悲剧 倒霉 烦死 吐了 "
+    "恶劣 过分 离谱 无耻 卑鄙 差劲 太差 最差 奇葩 弱智 脑残 有病 受够 坑爹 难以 不行 不好 没用 失败 错误 问题 麻烦 "
+    "可惜 遗憾 痛心 悲伤 哭了 泪目 心酸 心寒 寒心 愤慨 气愤 恼火 烦躁 烦人 抓狂 痛恨 憎恨 恨死 鄙视 丢人 丢脸 "
+    "耻辱 滚 操 艹 靠 呸 惨 烂 差 慢 贵 贵了 咸 淡 腻 少了 不够 臭 脏 坑 骗 怒 烦 慌 怕 哭 痛 累 "
+    "惨了 完了 死了 疼 病了 担忧 恐慌 不安 害怕 不满 吐槽 骂 批评 谴责 指责 抗议 抵制 愤怒 心痛"
+)
+# Complaint language: what a customer writes when they want their money back, a regulator or a lawyer.
+_LEX_COMPLAINT = _words(
+    "退款 退钱 退费 维权 投诉 骗 骗子 被骗 诈骗 欺诈 曝光 律师 起诉 举报 消协 315 报警 赔偿 索赔 退货 不退 欺骗 "
+    "上当 坑人 黑心 无良 敷衍 推诿 扯皮 拖延 霸王 虚假 假货 差评 追责 坑钱 骗钱 欺负 态度差 立案 仲裁 法院 "
+    "不理 拒绝 不给 赔钱 退一赔 骗局 坑爹 差价 扣款 乱收 乱扣 套路 陷阱 霸凌 "
+    "告你 告他 告到 退订 拉黑 避雷 踩雷 翻车 割韭菜"
+)
+_LONG_COMPLAINT = _words("12315 12345 消费者协会 霸王条款 虚假宣传 态度恶劣 讨说法 讨个说法 黑猫投诉 集体投诉 市场监管")
+# Sarcasm and exasperation markers.
+_LEX_SARCASM = _words(
+    "呵呵 呵呵哒 真行 好棒棒 醉了 服了 无语 厉害了 真有你 高级黑 够了 我谢谢 谢谢你 真是棒 真是好 可真 太棒了 "
+    "真棒啊 好样的 666 牛逼 佩服 真会 真能 绝了 好家伙 哦豁 笑死 呵 "
+)
+_LEXICON: dict[str, tuple[str, ...]] = {}
+for _group, _members in (("POS", _LEX_POS), ("NEG", _LEX_NEG), ("COMPLAINT", _LEX_COMPLAINT | _LONG_COMPLAINT),
+                         ("SARC", _LEX_SARCASM)):
+    for _word in _members:
+        _LEXICON[_word] = (*_LEXICON.get(_word, ()), _group)
+
+# Negation: a negator (not part of a word such as 不过, 特别, 非常, 无论), up to two degree or filler words, then the
+# negated word's first one or two characters. A clause boundary (punctuation, space) ends the scope: \w never crosses
+# it.
+_NEGATION_RE = re.compile(
+    r"(?:不(?!过|仅|但|管|论|断|少|久|同|禁|然|得不|停|住|妨|知不觉|一定)|没有?|木有|"
+    r"(?<![特区分告级类性差个识辨离鉴派])别(?![人的墅致])|(?<![除是莫])非(?!常|得|洲|法|典|遗)|"
+    r"无(?!论|数|限|比|疑|关|人|线|锡|意|法)|未(?!来|免|必|知|成年)|勿|甭)"
+    r"(?:太|很|是|怎么|那么|这么|够|算|再|会|能|一点|也|都|还|特别|真|被|有|像|大|那|怎|咋|多|够|要|得|想|再)?"
+    r"(?:太|很|是|怎么|那么|这么|够|算|再|会|能|一点|也|都|还|特别|真|被|有|像|大|那|怎|咋|多|够|要|得|想|再)?"
+    r"(\w)(\w)?"
+)
+_NEGATABLE_POS = _LEX_POS | _words("好 喜 爱 行 对 香 甜 鲜 热 快 准 够 值 满 帅 美 乐 爽 赞 棒 喜欢 满意 开心")
+_NEGATABLE_NEG = _LEX_NEG | _words("怕 难 慌 哭 烦 累 错 怪 恨 苦 疼 痛 坏 差 丑 贵 怒 气 慢 晚 冷 担心 用担")
+
+
+def _normalise(text: str) -> str:
+    """Full-width to half-width, lower case, URLs, control and zero-width characters to spaces."""
+    text = text[: MAX_CHARS * 2]
+    if _WIDE_RE.search(text):
+        text = unicodedata.normalize("NFKC", text)
+    for wide, narrow in _PUNCT:
+        text = text.replace(wide, narrow)
+    return _CLEAN_RE.sub(" ", text.lower())
+
+
+def split_repost(text: str) -> tuple[str, list[str]]:
+    """Split a Weibo post into the author's own words and the quoted repost chain ``//@user: ...`` (newest first).
+
+    The user names of the chain are removed. Nothing else is cleaned.
+    """
+    parts = _REPOST_RE.split(text)
+    return parts[0], parts[1:]
+
+
+def _squash(text: str) -> str:
+    """Drop mentions and emoticon codes, shorten runs of one character to three, collapse white space."""
+    text = _SQUASH_RE.sub(" ", text).strip()
+    if len(text) > 3 and _RUN_RE.search(text):
+        text = _RUN_RE.sub(r"\1\1\1", text)
+    return text[:MAX_CHARS]
+
+
+def clean_weibo_text(text: str) -> str:
+    """The author's own words of a Weibo post, readable: no URL, @mention, repost chain, ``[表情]`` code or ``#``.
+
+    When the author wrote nothing of their own (a bare repost), the first quoted post is returned instead.
+    """
+    own, chain = split_repost(_normalise(text or ""))
+    own = _squash(own)
+    if own in _REPOST_ONLY:
+        own = ""
+    if not own:
+        for quoted in chain:
+            own = _squash(quoted)
+            if own:
+                break
+    return own
+
+
+class TextFeatures:
+    """What the model sees of one text: the author's text and its n-grams, the quoted chain's, and the specials."""
+
+    __slots__ = ("chain", "chain_grams", "own", "own_grams", "specials")
+
+    def __init__(self, own: str, chain: str, specials: list[str]) -> None:
+        self.own = own
+        self.chain = chain
+        self.specials = specials
+        self.own_grams = _grams(own) if own else []
+        self.chain_grams = _grams(chain) if chain else []
+
+    def __repr__(self) -> str:
+        return f"TextFeatures(own={self.own!r}, chain={self.chain!r}, specials={self.specials!r})"
+
+
+def _grams(s: str) -> list[str]:
+    """Character 1-, 2- and 3-grams of ``s`` (spaces mark boundaries). ``map(add, ...)`` keeps the loop in C."""
+    bigrams = list(map(add, s, s[1:]))
+    return [*s, *bigrams, *map(add, bigrams, s[2:])]
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words``, longest first, factored as a trie (fast in ``re``)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        end = "" in node
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            body = "(?:" + body + ")?" if len(branches) > 1 or len(branches[0]) > 1 else body + "?"
+        return body
+
+    return pattern(trie)
+
+
+_LEXICON_SHORT = frozenset(w for w in _LEXICON if len(w) <= 3)  # found among the text's 1-3-grams
+_LEXICON_LONG_RE = re.compile(_trie_pattern(w for w in _LEXICON if len(w) > 3))
+_EMOJI_CHARS = _EMOJI_NEG | _EMOJI_POS
+_BMP_EMOJI_RE = re.compile("[\u2600-\u27bf]")
+_NEGATORS = "不没别非无未勿甭"
+
+
+def _emojis(s: str) -> frozenset[str]:
+    """The listed emoji in ``s`` (cheap when there are none: most emoji are outside the BMP, CJK is inside)."""
+    if s and (max(s) > "\uffff" or _BMP_EMOJI_RE.search(s)):
+        return _EMOJI_CHARS.intersection(s)
+    return frozenset()
+
+
+def _emoticon_groups(names: list[str], emojis: frozenset[str]) -> tuple[bool, bool]:
+    """Whether the emoticon codes and emoji include clearly negative ones, and clearly positive ones."""
+    neg = not _EMO_NEG.isdisjoint(names) or not _EMOJI_NEG.isdisjoint(emojis)
+    pos = not _EMO_POS.isdisjoint(names) or not _EMOJI_POS.isdisjoint(emojis)
+    return neg, pos
+
+
+def analyse_text(text: str) -> TextFeatures:
+    """Clean a post and compute the features the ``weibo`` model reads (see the module docstring)."""
+    own_raw, chain_parts = split_repost(_normalise(text))
+    own_emo = _EMOTICON_RE.findall(own_raw) if "[" in own_raw else []
+    own = _squash(own_raw)
+    if own in _REPOST_ONLY:
+        own = ""
+    if not own and not own_emo and chain_parts:
+        # A bare repost: the first quoted post is what the author chose to spread; it counts as their words.
+        own_raw = chain_parts[0]
+        own_emo = _EMOTICON_RE.findall(own_raw) if "[" in own_raw else []
+        own = _squash(own_raw)
+        chain_parts = chain_parts[1:]
+    f = TextFeatures(own, "", [])
+    specials = {SPECIAL + "E:" + name for name in own_emo}
+    emo_neg, emo_pos = _emoticon_groups(own_emo, _emojis(own))
+    if emo_neg:
+        specials.add(SPECIAL + "G:EMO_NEG")
+    if emo_pos:
+        specials.add(SPECIAL + "G:EMO_POS")
+
+    chain = ""
+    if chain_parts:
+        joined = " ".join(chain_parts)
+        chain = _squash(joined)
+        f.chain = chain
+        f.chain_grams = chain_grams = _grams(chain) if chain else []
+        c_neg, c_pos = _emoticon_groups(_EMOTICON_RE.findall(joined) if "[" in joined else [], _emojis(chain))
+        if c_neg:
+            specials.add(SPECIAL + "cG:EMO_NEG")
+        if c_pos:
+            specials.add(SPECIAL + "cG:EMO_POS")
+        for word in _LEXICON_SHORT.intersection(chain_grams):
+            for g in _LEXICON[word]:
+                specials.add(SPECIAL + "cG:" + g)
+
+    if own:
+        hits = set(_LEXICON_SHORT.intersection(f.own_grams))
+        if len(own) > 3:
+            hits.update(_LEXICON_LONG_RE.findall(own))
+        if any(c in own for c in _NEGATORS):
+            negated: set[str] = set()
+            for m in _NEGATION_RE.finditer(own):
+                c1, c2 = m.group(1), m.group(2)
+                specials.add(SPECIAL + "N:" + c1)
+                negated.add(c1)
+                word = c1
+                if c2:
+                    word = c1 + c2
+                    specials.add(SPECIAL + "N:" + word)
+                    negated.add(word)
+                if word in _NEGATABLE_POS or c1 in _NEGATABLE_POS:
+                    specials.add(SPECIAL + "G:NEG_POS")
+                elif word in _NEGATABLE_NEG or c1 in _NEGATABLE_NEG:
+                    specials.add(SPECIAL + "G:NEG_NEG")
+            if negated:
+                # A negated word does not count for its own group: 不好吃 is no praise, 不担心 no worry.
+                hits = {w for w in hits if w not in negated and w[:2] not in negated}
+        if hits:
+            if "呵呵" in hits and own.rstrip(" .!。~").endswith("呵呵"):
+                # A trailing 呵呵 is the classic Weibo brush-off.
+                specials.add(SPECIAL + "G:HEHE_END")
+            groups = {g for word in hits for g in _LEXICON[word]}
+            for g in groups:
+                specials.add(SPECIAL + "G:" + g)
+            if emo_neg and ("POS" in groups or emo_pos):
+                # Praise words beside an angry or crying face: 真是棒极了[怒].
+                specials.add(SPECIAL + "G:SARC_MIX")
+        elif emo_neg and emo_pos:
+            specials.add(SPECIAL + "G:SARC_MIX")
+    f.specials = sorted(specials)
+    return f
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The weibo backend
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class WeiboModel:
+    """The weights of the shipped model: ``logit = bias + (Σ own grams + w_c·Σ chain grams) / √n + Σ specials``.
+
+    ``n`` is the number of own n-grams plus ``w_c`` times the number of chain n-grams (at least 1). The file is gzip'd
+    text: a JSON header line, then one ``feature<TAB>weight`` line per feature, weights as integers in units of
+    ``header["scale"]``.
+    """
+
+    def __init__(self, header: dict[str, Any], weights: dict[str, float]) -> None:
+        self.header = header
+        self.bias = float(header["bias"])
+        self.chain_weight = float(header.get("chain_weight", CHAIN_WEIGHT))
+        self.weights = weights
+
+    @classmethod
+    def load(cls, path: str | None = None) -> WeiboModel:
+        """Load the shipped model (or the file at ``path``)."""
+        if path is None:
+            data = resources.files("monitor.analysis").joinpath(MODEL_FILE).read_bytes()
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        return cls.from_bytes(data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WeiboModel:
+        """Parse a model file's bytes (gzip'd or plain)."""
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+        first, _, body = text.partition("\n")
+        header = json.loads(first)
+        if header.get("format") != "monitor-sentiment-v1":
+            raise ValueError(f"not a monitor sentiment model (format {header.get('format')!r})")
+        scale = float(header["scale"])
+        values: dict[int, float] = {}
+        weights: dict[str, float] = {}
+        for line in body.split("\n"):
+            if not line:
+                continue
+            key, _, raw = line.rpartition("\t")
+            q = int(raw)
+            value = values.get(q)
+            if value is None:
+                value = values[q] = q * scale
+            weights[key] = value
+        if len(weights) != header.get("features", len(weights)):
+            raise ValueError(f"model file truncated: {len(weights)} features, header says {header['features']}")
+        return cls(header, weights)
+
+    def logit(self, f: TextFeatures) -> float:
+        """The model's log-odds that the text is negative."""
+        get = self.weights.get
+        # filter(None, ...) drops the misses (None): faster than get(g, 0.0), and the sum is the same.
+        total = sum(filter(None, map(get, f.own_grams)))
+        n = float(len(f.own_grams))
+        if f.chain_grams:
+            total += self.chain_weight * sum(filter(None, map(get, f.chain_grams)))
+            n += self.chain_weight * len(f.chain_grams)
+        return self.bias + total / math.sqrt(max(n, 1.0)) + sum(filter(None, map(get, f.specials)))
+
+    def probability(self, text: str) -> float:
+        """Probability that ``text`` is negative."""
+        f = analyse_text(text)
+        if not f.own and not f.chain and not f.specials:
+            return EMPTY_SCORE
+        z = self.logit(f)
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+
+class WeiboBackend:
+    """The default backend: the shipped Weibo model (see :class:`WeiboModel`)."""
+
+    name = "weibo"
+
+    def __init__(self, model: WeiboModel | None = None) -> None:
+        self.model = model or WeiboModel.load()
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Probability of negative for each text, in input order."""
+        prob = self.model.probability
+        out = []
+        for text in texts:
+            try:
+                out.append(prob(text) if isinstance(text, str) and not text.isspace() and text else EMPTY_SCORE)
+            except Exception:  # a backend never raises on a strange text: it has no opinion on it
+                out.append(EMPTY_SCORE)
+        return out
+
+
+class SnowNLPBackend:
+    """SnowNLP's sentiment model (trained on book and shopping reviews), for comparison. Needs ``monitor[snownlp]``."""
+
+    name = "snownlp"
+
+    def __init__(self) -> None:
+        try:
+            from snownlp import SnowNLP
+        except ImportError as exc:
+            raise ValueError("the snownlp backend needs the snownlp package: pip install 'monitor[snownlp]'") from exc
+        self._snownlp: Callable[[str], Any] = SnowNLP
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """1 - SnowNLP(text).sentiments for each text; 0.5 for empty texts (SnowNLP divides by zero on them)."""
+        out = []
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                out.append(EMPTY_SCORE)
+                continue
+            try:
+                out.append(min(1.0, max(0.0, 1.0 - float(self._snownlp(text).sentiments))))
+            except Exception:  # ZeroDivisionError on texts with no word it knows, among others
+                out.append(EMPTY_SCORE)
+        return out
+
+
+_BACKENDS: dict[str, Callable[[], SentimentBackend]] = {"weibo": WeiboBackend, "snownlp": SnowNLPBackend}
+_LOADED: dict[str, SentimentBackend] = {}
+_LOCK = threading.Lock()
+
+
+def backend_names() -> list[str]:
+    """The names ``get_backend`` accepts, the default first."""
+    return list(_BACKENDS)
+
+
+def get_backend(name: str = "weibo") -> SentimentBackend:
+    """The backend called ``name``, loaded once per process and then cached.
+
+    Raises ValueError for an unknown name (the message lists the known ones) or a backend whose package is missing.
+    """
+    backend = _LOADED.get(name)
+    if backend is not None:
+        return backend
+    factory = _BACKENDS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown sentiment backend {name!r}; choose one of: {', '.join(_BACKENDS)}")
+    with _LOCK:
+        backend = _LOADED.get(name)
+        if backend is None:
+            backend = _LOADED[name] = factory()
+    return backend
