@@ -9,6 +9,7 @@ incident's reasons. Pure: the caller persists the changes and gives the time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from monitor.analysis.surge import SEVERITIES, Reason, Signal
 
 #: A new key joins an open incident holding at least this share of its posts.
 JOIN_SHARE = 0.5
+#: A watch signal joins a topic incident when that topic makes up this share of the watch's negative posts.
+WATCH_JOIN_SHARE = 0.3
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Incident:
     reasons: tuple[Reason, ...] = ()
     representative: str | None = None
     status: str = "open"
+    watch_names: list[str] = field(default_factory=list)  # watches it is about: its watch keys, or its posts' watches
 
     @property
     def watches(self) -> list[str]:
@@ -61,9 +65,13 @@ TopicLabel = Callable[[str], "tuple[list[str], str | None]"]  # topic id -> (key
 class IncidentTracker:
     """Open incidents by key; ``apply`` turns signals into changes."""
 
-    def __init__(self, post_info: PostInfo, topic_label: TopicLabel, *, next_id: int = 1) -> None:
+    def __init__(self, post_info: PostInfo, topic_label: TopicLabel, *, next_id: int = 1,
+                 post_topic: Callable[[str], str | None] | None = None,
+                 post_watches: Callable[[str], tuple[str, ...]] | None = None) -> None:
         self._post_info = post_info
+        self._post_watches = post_watches
         self._topic_label = topic_label
+        self._post_topic = post_topic
         self._next_id = next_id
         self.by_key: dict[str, Incident] = {}
         self.open: dict[int, Incident] = {}
@@ -102,10 +110,17 @@ class IncidentTracker:
             incident.score = max(incident.score, sig.score) if not opened else sig.score
             incident.updated_at = sig.at
             incident.reasons = sig.reasons
-            new = tuple(pid for pid in sig.post_ids if pid not in incident.post_ids)
+            members = sig.post_ids
+            if not opened and sig.key.startswith("watch:") and self._post_topic is not None and \
+                    any(k.startswith("topic:") for k in incident.keys):
+                # A watch surge that joined a topic's incident brings that topic's posts, not the whole window.
+                post_topic = self._post_topic
+                members = tuple(p for p in sig.post_ids if self.by_key.get(post_topic(p) or "") is incident)
+            new = tuple(pid for pid in members if pid not in incident.post_ids)
             for pid in new:
                 incident.post_ids[pid] = None
-                self._post_owner.setdefault(pid, incident.id)
+                if sig.key.startswith("topic:"):
+                    self._post_owner.setdefault(pid, incident.id)
                 info = self._post_info(pid)
                 if info is not None:
                     incident.authors.add(info[0])
@@ -131,10 +146,26 @@ class IncidentTracker:
         return quieted
 
     def _joinable(self, sig: Signal) -> Incident | None:
+        if sig.key.startswith("watch:") and self._post_topic is not None:
+            # A watch surge carried by a topic that already has an incident is that incident: join when the topic
+            # brings a third of the watch's negative posts (the rest is the watch's ordinary background).
+            by_incident: Counter[int] = Counter()
+            for pid in sig.post_ids:
+                topic = self._post_topic(pid)
+                holder = self.by_key.get(topic) if topic else None
+                if holder is not None and holder.id in self.open:
+                    by_incident[holder.id] += 1
+            if by_incident:
+                best, count = by_incident.most_common(1)[0]
+                if count >= WATCH_JOIN_SHARE * len(sig.post_ids):
+                    return self.open[best]
+            return None
+        # Only topic incidents take in other keys: a watch's window holds everything negative about the brand, and a
+        # topic signal joining it would bury the grievance in the background.
         owners: dict[int, int] = {}
         for pid in sig.post_ids:
             owner = self._post_owner.get(pid)
-            if owner is not None and owner in self.open:
+            if owner is not None and owner in self.open and any(k.startswith("topic:") for k in self.open[owner].keys):
                 owners[owner] = owners.get(owner, 0) + 1
         if not owners:
             return None
@@ -151,6 +182,12 @@ class IncidentTracker:
             representative = representative or rep
         incident.keywords = keywords[:8]
         incident.representative = representative or next(iter(incident.post_ids), None)
-        watch = "、".join(w for w in incident.watches if w != "*")  # "*" is the implicit whole-stream watch
+        names = [w for w in incident.watches if w != "*"]  # "*" is the implicit whole-stream watch
+        if self._post_watches is not None:
+            # A topic incident is about the watches its posts mention most (the brand in a grievance).
+            counts = Counter(w for pid in incident.post_ids for w in self._post_watches(pid))
+            names += [w for w, n in counts.most_common(2) if w not in names and n * 2 >= len(incident.post_ids)]
+        incident.watch_names = names
+        watch = "、".join(names)
         top = " ".join(incident.keywords[:3])
         incident.title = " · ".join(x for x in (watch, top) if x) or "负面舆情"

@@ -4,8 +4,10 @@ The held-out part is the one ``tools/train_sentiment.py`` never trains on: a fix
 ../shared/data/sentiment (reduced to distinct texts; see docs/sentiment.md). Per set and backend it prints the
 negative-class precision, recall and F1 (a text counts as negative when ``label_for(p) == "negative"``, i.e.
 p > NEGATIVE_THRESHOLD) on the texts with a polarity, ROC AUC, and the share of the set's neutral/surprise texts
-labelled negative. Then, for each backend: posts per second scoring in batches of 1,000 on one core, and, in a fresh
-process, the time to import and load it and the resident memory after scoring a batch.
+labelled negative. Then, for each backend (and the weibo backend as it runs where numpy is not installed, "weibo (no
+numpy)"): posts per second scoring in batches of 1,000 on one core, by the wall clock and per CPU-second, and, in a
+fresh process, the time to import and load it and the resident memory after scoring a batch; and whether the weibo
+backend's numpy and pure-Python paths give the same probabilities, bit for bit, on every held-out text.
 
 snownlp (if installed: pip install 'monitor[snownlp]') scores about 100 posts/s, so it is measured on a fixed
 sample of ``--snownlp-sample`` texts per set (the first ones in the held-out order, which is a SHA-256 order); the
@@ -34,7 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from monitor.analysis.sentiment import NEGATIVE_THRESHOLD, get_backend, label_for  # noqa: E402
+from monitor.analysis.sentiment import (  # noqa: E402
+    NEGATIVE_THRESHOLD,
+    WeiboBackend,
+    get_backend,
+    label_for,
+)
 
 
 def _trainer() -> Any:
@@ -78,9 +85,11 @@ def auc(ys: Sequence[int], ps: Sequence[float]) -> float:
 
 _FOOTPRINT = r"""
 import json, sys, time
+if sys.argv[1] == NO_NUMPY:
+    sys.modules["numpy"] = None  # as if numpy were not installed
 t0 = time.perf_counter()
 from monitor.analysis.sentiment import get_backend
-b = get_backend(sys.argv[1])
+b = get_backend(sys.argv[1].split()[0])
 b.score(["加载"])
 load = time.perf_counter() - t0
 texts = json.loads(sys.stdin.read())
@@ -92,9 +101,14 @@ print(json.dumps({"load_s": load, "rss_mb": int(status["VmRSS"].split()[0]) / 10
 """
 
 
+#: The weibo backend without numpy (pure Python; what runs where numpy is not installed).
+NO_NUMPY = "weibo (no numpy)"
+
+
 def footprint(name: str, texts: list[str]) -> dict[str, Any]:
     """Load time and resident memory of backend ``name`` in a fresh interpreter, after scoring ``texts``."""
-    proc = subprocess.run([sys.executable, "-c", _FOOTPRINT, name], input=json.dumps(texts, ensure_ascii=False),
+    code = _FOOTPRINT.replace("NO_NUMPY", repr(NO_NUMPY))
+    proc = subprocess.run([sys.executable, "-c", code, name], input=json.dumps(texts, ensure_ascii=False),
                           capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
@@ -105,7 +119,7 @@ def footprint(name: str, texts: list[str]) -> dict[str, Any]:
 def throughput(name: str, texts: list[str], batch: int = 1000, min_seconds: float = 3.0) -> tuple[float, float]:
     """Posts per second scoring ``texts`` in batches of ``batch`` (repeated until ``min_seconds`` have passed): by the
     wall clock, and per second of this process's CPU time (what one core does when other processes share it)."""
-    backend = get_backend(name)
+    backend = WeiboBackend(get_backend("weibo").model, use_numpy=False) if name == NO_NUMPY else get_backend(name)
     backend.score(texts[:batch])  # warm up
     done = 0
     t0 = time.perf_counter()
@@ -172,23 +186,31 @@ def main(argv: list[str] | None = None) -> int:
                 "neutral_labelled_negative": (sum(1 for p in neutral if label_for(p) == "negative") / len(neutral)
                                               if neutral else None),
             }
+    weibo = get_backend("weibo")
+    if isinstance(weibo, WeiboBackend):
+        plain = WeiboBackend(weibo.model, use_numpy=False).score(all_texts)
+        same = weibo.score(all_texts) == plain
+        results["numpy_equals_pure_python"] = same
+        print(f"\nweibo: numpy and pure-Python probabilities identical on all {len(all_texts):,} held-out texts: "
+              f"{'yes' if same else 'NO'}")
     print()
-    header = (f"{'backend':<10} {'posts/s (1 core, batches of 1000)':>34} {'per CPU-s':>10} {'load s':>8} "
+    header = (f"{'backend':<17} {'posts/s (1 core, batches of 1000)':>34} {'per CPU-s':>10} {'load s':>8} "
               f"{'RSS MB':>8} {'peak MB':>8}")
     print(header)
     print("-" * len(header))
-    for name in backends:
-        texts = all_texts if name == "weibo" else all_texts[:: max(1, len(all_texts) // 300)][:300]
-        rate, cpu_rate = throughput(name, texts, min_seconds=3.0 if name == "weibo" else 0.0)
+    for name in [backends[0], NO_NUMPY, *backends[1:]]:
+        texts = all_texts if name.startswith("weibo") else all_texts[:: max(1, len(all_texts) // 300)][:300]
+        rate, cpu_rate = throughput(name, texts, min_seconds=3.0 if name.startswith("weibo") else 0.0)
         fp = footprint(name, all_texts[:1000])
         results["speed"][name] = {"posts_per_s": rate, "posts_per_cpu_s": cpu_rate, "speed_texts": len(texts), **fp}
         if "error" in fp:
-            print(f"{name:<10} {rate:>34,.0f} {cpu_rate:>10,.0f} {'error: ' + fp['error']}")
+            print(f"{name:<17} {rate:>34,.0f} {cpu_rate:>10,.0f} {'error: ' + fp['error']}")
         else:
-            print(f"{name:<10} {rate:>34,.0f} {cpu_rate:>10,.0f} {fp['load_s']:>8.2f} {fp['rss_mb']:>8.0f} "
+            print(f"{name:<17} {rate:>34,.0f} {cpu_rate:>10,.0f} {fp['load_s']:>8.2f} {fp['rss_mb']:>8.0f} "
                   f"{fp['peak_mb']:>8.0f}")
     print(f"\n(snownlp speed on {min(300, len(all_texts))} texts; load = import + load + first text, in a fresh "
-          "process; RSS after scoring 1,000 held-out texts)")
+          "process; RSS after scoring 1,000 held-out texts; 'no numpy': the weibo backend where numpy is not "
+          "installed)")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     reference = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
     print(f"machine: {os.cpu_count()} cores, load average {load:.2f}; reference loop sum(range(1000)) = "

@@ -250,6 +250,38 @@ def posts_cmd(config_path: str, source_name: str | None, since: str | None, limi
             click.echo(f"{local}  {post.source:<16} {post.author[:12]:<12} {body}")
 
 
+@main.command()
+@config_option
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Recorded stream: one JSON object per line with id, source, author, text, published_at.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the incidents, one JSON object per line.")
+@click.option("--db", "db_url", help="Database URL to replay into (default: a temporary SQLite file).")
+def replay(config_path: str, input_path: str, output_path: str, db_url: str | None) -> None:
+    """Push a recorded stream through the real pipeline on a simulated clock and write the incidents it raises."""
+    import os
+
+    from monitor.replay import ReplayInputError
+    from monitor.replay import replay as run_replay
+
+    config = _load(config_path) if os.path.exists(config_path) or config_path != "config.yaml" else _default()
+    try:
+        result = run_replay(config, Path(input_path), Path(output_path), db_url=db_url)
+    except ReplayInputError as exc:
+        _fail(f"error: {exc}")
+    for problem in result.problems[:20]:
+        click.echo(f"problem: {problem}", err=True)
+    rate = result.posts / result.seconds if result.seconds else 0.0
+    click.echo(f"replayed {result.posts:,} posts in {result.seconds:.1f} s ({rate:,.0f} posts/s); "
+               f"{result.skipped} line(s) skipped; {result.incidents} incident(s) written to {output_path}", err=True)
+
+
+def _default() -> Config:
+    from monitor.config import parse_config
+
+    return parse_config("sources: []\n")
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""
@@ -302,6 +334,15 @@ def demo(duration: str | None, db_path: str | None, port: int) -> None:
             _fail(f"error: --duration: {exc}")
     sys.exit(run_demo(duration=seconds, db=Path(db_path) if db_path else None, port=port))
 
+
+def _register_lazy_commands() -> None:
+    # The sentiment command module imports only click; its model loads when the command runs.
+    from monitor.analysis.sentiment_cli import sentiment_command
+
+    main.add_command(sentiment_command, "sentiment")
+
+
+_register_lazy_commands()
 
 if __name__ == "__main__":
     main()

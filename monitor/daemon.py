@@ -59,6 +59,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._mtime: int | None = None
+        self.analysis: Any = None  # AnalysisStage, built on the worker thread after start (the model loads there)
+        self.analysis_ready = asyncio.Event()
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -77,6 +79,8 @@ class Daemon:
         self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         await self._apply_sources(self.config)
         self.scheduler.start()
+        # The sentiment model loads on the worker thread while the first fetches are already under way.
+        self._spawn(self._start_analysis(self.config))
         self._mtime = _mtime(self.config.path)
         if self.config.path is not None:
             self.scheduler.add_job(self._watch_config, IntervalTrigger(seconds=WATCH_INTERVAL), id="__config_watch__",
@@ -128,8 +132,34 @@ class Daemon:
         except Exception as exc:  # the store is down, say: log it, keep the job for the next interval
             event(log, "source.run_error", logging.ERROR, source=name, error=repr(exc))
             return
+        if outcome.new_posts and self.analysis is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self.worker, self.analysis.process, outcome.new_posts, self.clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the posts stay unanalysed and are caught up at the next start
+                event(log, "analysis.failed", logging.ERROR, source=name, error=repr(exc))
         if self.outcomes is not None:
             self.outcomes.put_nowait(outcome)
+
+    async def _start_analysis(self, config: Config) -> None:
+        def build() -> None:
+            from monitor.analysis.stage import AnalysisStage
+
+            stage = AnalysisStage(config, self.store)
+            stage.start(self.clock.now())
+            self.analysis = stage  # set on the worker thread: every later commit is analysed by this stage
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.worker, build)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            event(log, "analysis.unavailable", logging.ERROR, error=repr(exc),
+                  hint="posts are still collected and will be analysed after a restart")
+        finally:
+            self.analysis_ready.set()
 
     async def _maintain(self) -> None:
         cutoff = self.clock.now() - timedelta(days=RUN_LOG_DAYS)
@@ -189,10 +219,13 @@ class Daemon:
             event(log, "config.restart_needed", logging.WARNING, sections=ignored,
                   hint="changes to these sections apply after a restart")
         setup_logging(new.log.level, new.log.format, new.secrets)
+        old = self.config
         self.config = new.model_copy(update={"database": self.config.database, "http": self.config.http})
         self.config._path, self.config._secrets = new.path, new.secrets
         self.runner.default_tz = new.timezone
         changes = await self._apply_sources(new)
+        if any(getattr(new, k) != getattr(old, k) for k in ("watches", "analysis", "detection")):
+            self._spawn(self._start_analysis(self.config))
         event(log, "config.reloaded", logging.INFO, **{k: v for k, v in changes.items() if v})
         return True
 

@@ -253,11 +253,72 @@ def test_unknown_backend_lists_the_names() -> None:
 
 
 def test_importing_the_stage_does_not_import_snownlp_or_training_libraries() -> None:
+    # numpy is imported by the weibo backend when it loads (for batch scoring), never by the import of the module.
     code = ("import sys; import monitor.analysis.sentiment as s, monitor.analysis.sentiment_cli; "
-            "s.get_backend('weibo').score(['测试一下']); "
-            "print(sorted(m for m in ('snownlp', 'sklearn', 'numpy', 'scipy') if m in sys.modules))")
+            "print(sorted(m for m in ('snownlp', 'sklearn', 'numpy', 'scipy') if m in sys.modules)); "
+            "s.get_backend('weibo').score(['测试一下'] * 100); "
+            "print(sorted(m for m in ('snownlp', 'sklearn', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.split() == ["[]", "[]"]
+
+
+# Texts that exercise every path of the feature extraction: repost chains, bare reposts, emoticons only, emoji,
+# negation, lexicon words at text ends, full-width letters, URLs, control and odd characters, long texts.
+EDGE_TEXTS = [
+    *NEGATIVE_TEXTS, *POSITIVE_TEXTS, "[怒]", "[怒][哈哈]", "😭", "转发微博", "转发微博//@a:[泪]", "//@a: 好吃//@b:骗",
+    "太恶心了[怒]//@张三:今天的奶茶很好喝[哈哈]//@李四: 同意", "不好吃", "别担心", "不太好吃，呵呵", "又涨价了，呵呵",
+    "ＡＢＣ１２３好评", "http://t.cn/x 退款 #维权#", "\x00\x01骗", "\ud800差", "哈" * 3000, "好" * 2, "x", "香",
+    "消费者协会投诉12315", "a b  c", "🙂👍💔", "[" * 50, "已向消费者协会投诉，态度恶劣",
+]
+
+
+@pytest.fixture()
+def numpy_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numpy")
+    monkeypatch.setattr(sentiment, "NUMPY_MIN_CHARS", 0)  # even a one-text batch goes through numpy
+
+
+@pytest.mark.usefixtures("numpy_always")
+def test_numpy_batches_give_the_same_bits_as_pure_python(weibo: SentimentBackend) -> None:
+    assert isinstance(weibo, WeiboBackend) and weibo.model.table() is not None
+    plain = WeiboBackend(weibo.model, use_numpy=False)
+    expected = [weibo.model.probability(t) for t in EDGE_TEXTS]  # analyse_text + logit, one text at a time
+    assert weibo.score(EDGE_TEXTS) == plain.score(EDGE_TEXTS) == expected
+    assert [weibo.score([t])[0] for t in EDGE_TEXTS] == expected
+    assert weibo.score(EDGE_TEXTS[::-1] * 3) == expected[::-1] * 3  # repeated texts in a batch are scored once
+
+
+@pytest.mark.usefixtures("numpy_always")
+def test_numpy_table_overflow_and_probing(weibo: SentimentBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No probing at all: every key not at home is in the overflow array; the scores must not change.
+    assert isinstance(weibo, WeiboBackend)
+    monkeypatch.setattr(sentiment._GramTable, "MAX_PROBE", 0)
+    model = WeiboModel(weibo.model.header, weibo.model.weights)
+    table = model.table()
+    assert table is not None and len(table.overflow) > 1000
+    assert model.scores(EDGE_TEXTS) == [weibo.model.probability(t) for t in EDGE_TEXTS]
+    # A table with no overflow at all.
+    monkeypatch.setattr(sentiment._GramTable, "MAX_PROBE", 64)
+    model = WeiboModel(weibo.model.header, weibo.model.weights)
+    table = model.table()
+    assert table is not None and len(table.overflow) == 0
+    assert model.scores(EDGE_TEXTS) == [weibo.model.probability(t) for t in EDGE_TEXTS]
+
+
+def test_batch_normalisation_is_the_per_text_one() -> None:
+    # Final sigma (ΑΣ -> ας) depends on the neighbours: the separator between texts must look like a text's end.
+    texts = [*EDGE_TEXTS, "ΑΣ", "Σ abc", "ΑΣ\u0345", "'ΣΑ", "ＡＢＣ，ｘ", "HTTPſ://x.cn/ıſ 好", "", "o", "网页链接"]
+    assert sentiment._normalise_batch(texts) == [sentiment._normalise(t) for t in texts]
+    with_separator = [*texts, "a" + sentiment._TEXT_SEPARATOR + "b"]  # done one by one
+    assert sentiment._normalise_batch(with_separator) == [sentiment._normalise(t) for t in with_separator]
+
+
+def test_scoring_without_numpy(weibo: SentimentBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(weibo, WeiboBackend)
+    monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy raises ImportError
+    backend = WeiboBackend(WeiboModel(weibo.model.header, weibo.model.weights))
+    assert backend.model.table() is None
+    assert backend.score(EDGE_TEXTS * 10) == [weibo.model.probability(t) for t in EDGE_TEXTS] * 10
 
 
 def test_snownlp_backend() -> None:
@@ -386,6 +447,14 @@ def test_shipped_model_on_held_out_data(splits: Any, weibo: SentimentBackend) ->
         ps = weibo.score([r.text for r in rows])
         f1 = trainer.neg_f1([r.y for r in rows], ps, sentiment.NEGATIVE_THRESHOLD)[2]
         assert f1 > 0.75, (name, f1)
+
+
+@pytest.mark.usefixtures("numpy_always")
+def test_numpy_and_pure_python_agree_on_held_out_data(splits: Any, weibo: SentimentBackend) -> None:
+    _, _, tests = splits
+    texts = [r.text for rows in tests.values() for r in rows]
+    assert isinstance(weibo, WeiboBackend)
+    assert weibo.score(texts) == WeiboBackend(weibo.model, use_numpy=False).score(texts)
 
 
 def test_training_is_deterministic_on_a_subset(splits: Any, tmp_path: Path) -> None:

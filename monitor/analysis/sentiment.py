@@ -6,7 +6,10 @@ A backend never raises on odd input; a text it cannot read scores 0.5.
 
 * ``weibo`` (the default) -- a logistic-regression model over character n-grams and Weibo-specific features,
   trained by ``tools/train_sentiment.py`` on labelled Weibo sets and shipped in this package as
-  ``models/sentiment-v1.tsv.gz``. Pure Python at run time: the model is a dict from feature to weight.
+  ``models/sentiment-v1.tsv.gz``. The model is a dict from feature to weight. With numpy installed (imported when the
+  backend loads, never on import of this module), a batch's n-grams are looked up and added up at once in a numpy
+  hash table, about 4 times faster than the pure-Python path used without numpy and for small batches; both give the
+  same probabilities to the last bit.
 * ``snownlp`` -- SnowNLP's own sentiment model (book and shopping reviews). Optional:
   ``pip install 'monitor[snownlp]'``. Imported only when this backend is asked for: the import costs about 420 MB
   and seconds of start-up.
@@ -30,6 +33,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
+from itertools import repeat
 from operator import add
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,6 +71,9 @@ POSITIVE_THRESHOLD = 0.3
 CHAIN_WEIGHT = 0.5
 #: Characters longer texts are cut to (after cleaning): a 2,000-character post says what it means by then.
 MAX_CHARS = 2000
+#: ``WeiboBackend.score``: batches of at least this many characters are scored with numpy when it is installed
+#: (same result, to the last bit; about 4 times faster on batches of Weibo posts); smaller ones in pure Python.
+NUMPY_MIN_CHARS = 300
 
 
 @runtime_checkable
@@ -102,11 +109,26 @@ def label_for(p: float) -> str:
 #: Prefix of the non-n-gram features. Control characters are removed from texts, so no n-gram can start with it.
 SPECIAL = "\x1f"
 
-#: URLs, ``{%...%}`` markers, ``#`` of topics, control and zero-width characters: replaced by a space.
-_CLEAN_RE = re.compile(
-    r"(?:https?://|www\.)[!-~]*|o?网页链接|\{%|%\}|[#＃\x00-\x1f\x7f\u200b-\u200d\u2060\ufeff\ufe0e\ufe0f\u3000]",
-    re.IGNORECASE,
-)
+#: The characters ``\s`` matches.
+_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+           + "\u2028\u2029\u202f\u205f\u3000")
+
+
+def _literal_branches(alternatives: Iterable[str]) -> str:
+    """``a|b|...`` where every alternative starts with a literal character: ``re`` then scans a text for the first
+    characters only (a tight loop in C) instead of trying the whole pattern at every position, several times faster
+    on texts with few matches. The alternatives must start with different characters, or be in the order wanted."""
+    return "|".join(alternatives)
+
+
+#: URLs, ``{%...%}`` markers, ``#`` of topics, control and zero-width characters: replaced by a space. Applied to
+#: lower-cased text; written without re.IGNORECASE (which disables the fast scan) but matching what it would: ``ſ``
+#: and ``ı`` are what IGNORECASE adds to ``s`` and ``[!-~]`` in a lower-cased text.
+_URL_TAIL = "[!-~\u0131\u017f]*"
+_CLEAN_RE = re.compile(_literal_branches([
+    f"http[sſ]?://{_URL_TAIL}", f"www\\.{_URL_TAIL}", "o网页链接", "网页链接", "\\{%", "%\\}",
+    *(re.escape(c) for c in "#＃\x7f\u200b\u200c\u200d\u2060\ufeff\ufe0e\ufe0f\u3000" + "".join(map(chr, range(0x20)))),
+]))
 #: Full-width letters and digits: a text with any goes through NFKC. The common full-width punctuation is mapped by
 #: _PUNCT (str.replace is far cheaper than NFKC on every text).
 _WIDE_RE = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
@@ -114,7 +136,10 @@ _PUNCT = (("，", ","), ("！", "!"), ("？", "?"), ("：", ":"), ("；", ";"), 
 #: The start of each quoted post of a repost chain, with its user name: ``//@name:``.
 _REPOST_RE = re.compile(r"//\s*@[\w\-·.]{0,30}\s*[:：]?")
 #: Within a post: mentions (回复@name:), emoticon codes and runs of white space, each replaced by one space.
-_SQUASH_RE = re.compile(r"(?:回复)?@[\w\-·]{1,30}[:：]?|\[[^\[\]\s]{1,10}\]|\s+")
+_SQUASH_RE = re.compile(_literal_branches([
+    r"回复@[\w\-·]{1,30}[:：]?", r"@[\w\-·]{1,30}[:：]?", r"\[[^\[\]\s]{1,10}\]",
+    *(re.escape(c) + r"\s*" for c in _SPACES),  # \s+
+]))
 _EMOTICON_RE = re.compile(r"\[([^\[\]\s]{1,10})\]")
 #: Four or more of one character: 哈哈哈哈哈哈 -> 哈哈哈, !!!!!! -> !!!.
 _RUN_RE = re.compile(r"(.)\1\1\1+")
@@ -179,10 +204,11 @@ for _group, _members in (("POS", _LEX_POS), ("NEG", _LEX_NEG), ("COMPLAINT", _LE
 
 # Negation: a negator (not part of a word such as 不过, 特别, 非常, 无论), up to two degree or filler words, then the
 # negated word's first one or two characters. A clause boundary (punctuation, space) ends the scope: \w never crosses
-# it.
+# it. Every alternative starts with the negator itself (the look-behinds come after it), so that ``re`` scans a text
+# for the negators only.
 _NEGATION_RE = re.compile(
     r"(?:不(?!过|仅|但|管|论|断|少|久|同|禁|然|得不|停|住|妨|知不觉|一定)|没有?|木有|"
-    r"(?<![特区分告级类性差个识辨离鉴派])别(?![人的墅致])|(?<![除是莫])非(?!常|得|洲|法|典|遗)|"
+    r"别(?<![特区分告级类性差个识辨离鉴派]别)(?![人的墅致])|非(?<![除是莫]非)(?!常|得|洲|法|典|遗)|"
     r"无(?!论|数|限|比|疑|关|人|线|锡|意|法)|未(?!来|免|必|知|成年)|勿|甭)"
     r"(?:太|很|是|怎么|那么|这么|够|算|再|会|能|一点|也|都|还|特别|真|被|有|像|大|那|怎|咋|多|够|要|得|想|再)?"
     r"(?:太|很|是|怎么|那么|这么|够|算|再|会|能|一点|也|都|还|特别|真|被|有|像|大|那|怎|咋|多|够|要|得|想|再)?"
@@ -200,6 +226,29 @@ def _normalise(text: str) -> str:
     for wide, narrow in _PUNCT:
         text = text.replace(wide, narrow)
     return _CLEAN_RE.sub(" ", text.lower())
+
+
+#: Between the texts of a batch in ``_normalise_batch``: a non-character, which none of the steps changes or matches,
+#: and which is neither cased nor case-ignorable (so str.lower treats it as the end of a word, as the end of a text).
+_TEXT_SEPARATOR = "\uffff"
+
+
+def _normalise_batch(texts: list[str]) -> list[str]:
+    """``[_normalise(t) for t in texts]`` in a few calls on all the texts at once."""
+    limit = MAX_CHARS * 2
+    texts = [t[:limit] for t in texts]
+    joined = _TEXT_SEPARATOR.join(texts)
+    if joined.count(_TEXT_SEPARATOR) != len(texts) - 1:  # a text with the separator in it: one at a time
+        return list(map(_normalise, texts))
+    if _WIDE_RE.search(joined):
+        joined = _TEXT_SEPARATOR.join(
+            [unicodedata.normalize("NFKC", t) if _WIDE_RE.search(t) else t for t in texts])
+    for wide, narrow in _PUNCT:
+        joined = joined.replace(wide, narrow)
+    out = _CLEAN_RE.sub(" ", joined.lower()).split(_TEXT_SEPARATOR)
+    if len(out) != len(texts):  # pragma: no cover - NFKC never makes the separator
+        return list(map(_normalise, texts))
+    return out
 
 
 def split_repost(text: str) -> tuple[str, list[str]]:
@@ -282,16 +331,23 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 _LEXICON_SHORT = frozenset(w for w in _LEXICON if len(w) <= 3)  # found among the text's 1-3-grams
 _LEXICON_LONG_RE = re.compile(_trie_pattern(w for w in _LEXICON if len(w) > 3))
+#: word -> its group features, for the author's words and for the quoted chain.
+_OWN_GROUPS = {w: tuple(SPECIAL + "G:" + g for g in gs) for w, gs in _LEXICON.items()}
+_CHAIN_GROUPS = {w: tuple(SPECIAL + "cG:" + g for g in gs) for w, gs in _LEXICON.items()}
 _EMOJI_CHARS = _EMOJI_NEG | _EMOJI_POS
-_BMP_EMOJI_RE = re.compile("[\u2600-\u27bf]")
-_NEGATORS = "不没别非无未勿甭"
+#: Where the listed emoji are (ranges: ``re`` tests a class of non-BMP characters one by one).
+_EMOJI_RE = re.compile("[\u2600-\u27bf\U00010000-\U0010ffff]")
+assert all(_EMOJI_RE.match(c) for c in _EMOJI_CHARS)
+_NO_EMOJI: frozenset[str] = frozenset()
+#: Any negator: most texts have none, and skip _NEGATION_RE.
+_NEGATOR_RE = re.compile("[不没别非无未勿甭]")
 
 
 def _emojis(s: str) -> frozenset[str]:
-    """The listed emoji in ``s`` (cheap when there are none: most emoji are outside the BMP, CJK is inside)."""
-    if s and (max(s) > "\uffff" or _BMP_EMOJI_RE.search(s)):
+    """The listed emoji in ``s`` (cheap when there are none: one scan for the blocks they are in)."""
+    if _EMOJI_RE.search(s):
         return _EMOJI_CHARS.intersection(s)
-    return frozenset()
+    return _NO_EMOJI
 
 
 def _emoticon_groups(names: list[str], emojis: frozenset[str]) -> tuple[bool, bool]:
@@ -301,9 +357,22 @@ def _emoticon_groups(names: list[str], emojis: frozenset[str]) -> tuple[bool, bo
     return neg, pos
 
 
-def analyse_text(text: str) -> TextFeatures:
-    """Clean a post and compute the features the ``weibo`` model reads (see the module docstring)."""
-    own_raw, chain_parts = split_repost(_normalise(text))
+#: What ``_prepare`` finds in a text before its n-grams are looked at: (own, chain, specials so far, negative and
+#: positive emoticon in the author's words, negated words or None, long lexicon words of the author's text).
+_Prepared = tuple[str, str, set[str], bool, bool, set[str] | None, list[str]]
+
+
+def _prepare(text: str) -> _Prepared:
+    """Cleaning and every feature that does not need the n-grams (the first half of ``analyse_text``)."""
+    return _prepare_normalised(_normalise(text))
+
+
+def _prepare_normalised(text: str) -> _Prepared:
+    """``_prepare`` of a text already through ``_normalise``."""
+    if "//" in text:
+        own_raw, *chain_parts = _REPOST_RE.split(text)
+    else:
+        own_raw, chain_parts = text, []
     own_emo = _EMOTICON_RE.findall(own_raw) if "[" in own_raw else []
     own = _squash(own_raw)
     if own in _REPOST_ONLY:
@@ -314,35 +383,36 @@ def analyse_text(text: str) -> TextFeatures:
         own_emo = _EMOTICON_RE.findall(own_raw) if "[" in own_raw else []
         own = _squash(own_raw)
         chain_parts = chain_parts[1:]
-    f = TextFeatures(own, "", [])
-    specials = {SPECIAL + "E:" + name for name in own_emo}
-    emo_neg, emo_pos = _emoticon_groups(own_emo, _emojis(own))
-    if emo_neg:
-        specials.add(SPECIAL + "G:EMO_NEG")
-    if emo_pos:
-        specials.add(SPECIAL + "G:EMO_POS")
+    specials = {SPECIAL + "E:" + name for name in own_emo} if own_emo else set()
+    emojis = _emojis(own)
+    emo_neg = emo_pos = False
+    if own_emo or emojis:
+        emo_neg, emo_pos = _emoticon_groups(own_emo, emojis)
+        if emo_neg:
+            specials.add(SPECIAL + "G:EMO_NEG")
+        if emo_pos:
+            specials.add(SPECIAL + "G:EMO_POS")
 
     chain = ""
     if chain_parts:
         joined = " ".join(chain_parts)
         chain = _squash(joined)
-        f.chain = chain
-        f.chain_grams = chain_grams = _grams(chain) if chain else []
-        c_neg, c_pos = _emoticon_groups(_EMOTICON_RE.findall(joined) if "[" in joined else [], _emojis(chain))
-        if c_neg:
-            specials.add(SPECIAL + "cG:EMO_NEG")
-        if c_pos:
-            specials.add(SPECIAL + "cG:EMO_POS")
-        for word in _LEXICON_SHORT.intersection(chain_grams):
-            for g in _LEXICON[word]:
-                specials.add(SPECIAL + "cG:" + g)
+        chain_emo = _EMOTICON_RE.findall(joined) if "[" in joined else []
+        emojis = _emojis(chain)
+        if chain_emo or emojis:
+            c_neg, c_pos = _emoticon_groups(chain_emo, emojis)
+            if c_neg:
+                specials.add(SPECIAL + "cG:EMO_NEG")
+            if c_pos:
+                specials.add(SPECIAL + "cG:EMO_POS")
 
+    negated: set[str] | None = None
+    long_hits: list[str] = []
     if own:
-        hits = set(_LEXICON_SHORT.intersection(f.own_grams))
         if len(own) > 3:
-            hits.update(_LEXICON_LONG_RE.findall(own))
-        if any(c in own for c in _NEGATORS):
-            negated: set[str] = set()
+            long_hits = _LEXICON_LONG_RE.findall(own)
+        if _NEGATOR_RE.search(own):
+            negated = set()
             for m in _NEGATION_RE.finditer(own):
                 c1, c2 = m.group(1), m.group(2)
                 specials.add(SPECIAL + "N:" + c1)
@@ -356,22 +426,41 @@ def analyse_text(text: str) -> TextFeatures:
                     specials.add(SPECIAL + "G:NEG_POS")
                 elif word in _NEGATABLE_NEG or c1 in _NEGATABLE_NEG:
                     specials.add(SPECIAL + "G:NEG_NEG")
-            if negated:
-                # A negated word does not count for its own group: 不好吃 is no praise, 不担心 no worry.
-                hits = {w for w in hits if w not in negated and w[:2] not in negated}
+    return own, chain, specials, emo_neg, emo_pos, negated, long_hits
+
+
+def _finish(prepared: _Prepared, own_hits: Iterable[str], chain_hits: Iterable[str]) -> list[str]:
+    """The sorted special features, given the short lexicon words found among the own and the chain n-grams."""
+    own, _chain, specials, emo_neg, emo_pos, negated, long_hits = prepared
+    for word in chain_hits:
+        specials.update(_CHAIN_GROUPS[word])
+    if own:
+        hits = set(own_hits)
+        if long_hits:
+            hits.update(long_hits)
+        if negated:
+            # A negated word does not count for its own group: 不好吃 is no praise, 不担心 no worry.
+            hits = {w for w in hits if w not in negated and w[:2] not in negated}
         if hits:
             if "呵呵" in hits and own.rstrip(" .!。~").endswith("呵呵"):
                 # A trailing 呵呵 is the classic Weibo brush-off.
                 specials.add(SPECIAL + "G:HEHE_END")
-            groups = {g for word in hits for g in _LEXICON[word]}
-            for g in groups:
-                specials.add(SPECIAL + "G:" + g)
-            if emo_neg and ("POS" in groups or emo_pos):
+            groups = {g for word in hits for g in _OWN_GROUPS[word]}
+            specials.update(groups)
+            if emo_neg and (SPECIAL + "G:POS" in groups or emo_pos):
                 # Praise words beside an angry or crying face: 真是棒极了[怒].
                 specials.add(SPECIAL + "G:SARC_MIX")
         elif emo_neg and emo_pos:
             specials.add(SPECIAL + "G:SARC_MIX")
-    f.specials = sorted(specials)
+    return sorted(specials)
+
+
+def analyse_text(text: str) -> TextFeatures:
+    """Clean a post and compute the features the ``weibo`` model reads (see the module docstring)."""
+    prepared = _prepare(text)
+    f = TextFeatures(prepared[0], prepared[1], [])
+    f.specials = _finish(prepared, _LEXICON_SHORT.intersection(f.own_grams) if f.own else (),
+                         _LEXICON_SHORT.intersection(f.chain_grams) if f.chain else ())
     return f
 
 
@@ -380,12 +469,23 @@ def analyse_text(text: str) -> TextFeatures:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
 class WeiboModel:
     """The weights of the shipped model: ``logit = bias + (Σ own grams + w_c·Σ chain grams) / √n + Σ specials``.
 
     ``n`` is the number of own n-grams plus ``w_c`` times the number of chain n-grams (at least 1). The file is gzip'd
     text: a JSON header line, then one ``feature<TAB>weight`` line per feature, weights as integers in units of
     ``header["scale"]``.
+
+    The sums run in the order of ``TextFeatures.own_grams`` (1-grams, 2-grams, 3-grams, left to right), so that every
+    way of scoring a text (``probability``, ``scores`` with or without numpy, ``logit`` of ``analyse_text``) gives the
+    same bits.
     """
 
     def __init__(self, header: dict[str, Any], weights: dict[str, float]) -> None:
@@ -393,6 +493,8 @@ class WeiboModel:
         self.bias = float(header["bias"])
         self.chain_weight = float(header.get("chain_weight", CHAIN_WEIGHT))
         self.weights = weights
+        self._table: _GramTable | None = None
+        self._table_tried = False
 
     @classmethod
     def load(cls, path: str | None = None) -> WeiboModel:
@@ -446,11 +548,287 @@ class WeiboModel:
         f = analyse_text(text)
         if not f.own and not f.chain and not f.specials:
             return EMPTY_SCORE
-        z = self.logit(f)
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+        return _sigmoid(self.logit(f))
+
+    def table(self) -> _GramTable | None:
+        """The n-gram weights as a numpy hash table (built on first use), or None without numpy."""
+        if not self._table_tried:
+            self._table_tried = True
+            try:
+                self._table = _GramTable(self.weights)
+            except (ImportError, _NoTableError):
+                self._table = None
+        return self._table
+
+    def scores(self, texts: Sequence[str], use_numpy: bool = True) -> list[float]:
+        """Probability of negative for each of ``texts`` (strings, not empty, not only white space).
+
+        With numpy (``use_numpy`` and importable) the n-grams of the whole batch are looked up at once; the result is
+        the same, bit for bit, as ``probability`` of each text.
+        """
+        # Below some 300 characters a batch is quicker in pure Python (numpy costs ~0.2 ms a call).
+        table = self.table() if use_numpy and sum(map(len, texts)) >= NUMPY_MIN_CHARS else None
+        if table is None:
+            return [self.probability(text) for text in texts]
+        prepared = list(map(_prepare_normalised, _normalise_batch(list(texts))))
+        strings: list[str] = []
+        for p in prepared:
+            if p[0]:
+                strings.append(p[0])
+            if p[1]:
+                strings.append(p[1])
+        sums, hits = table.sums_and_hits(strings)
+        get = self.weights.get
+        cw = self.chain_weight
+        bias = self.bias
+        exp = math.exp
+        sqrt = math.sqrt
+        sarcasm = SPECIAL + "G:SARC_MIX"
+        out = []
+        i = 0
+        for p in prepared:
+            own, chain = p[0], p[1]
+            own_hits = chain_hits = None
+            if own:
+                size = len(own)
+                n = float(size if size < 2 else 3 * size - 3)  # len(_grams(own))
+                total = sums[i]
+                own_hits = hits.get(i)
+                i += 1
+            else:
+                n = total = 0.0
+            if chain:
+                size = len(chain)
+                total += cw * sums[i]
+                n += cw * (size if size < 2 else 3 * size - 3)
+                chain_hits = hits.get(i)
+                i += 1
+            if own_hits or chain_hits or p[6]:
+                specials = _finish(p, own_hits or (), chain_hits or ())
+            else:  # _finish without lexicon words
+                found = p[2]
+                if own and p[3] and p[4]:
+                    found.add(sarcasm)
+                specials = sorted(found) if found else []
+            if not own and not chain and not specials:
+                out.append(EMPTY_SCORE)
+                continue
+            z = bias + total / sqrt(max(n, 1.0)) + sum(filter(None, map(get, specials)))
+            if z >= 0:  # _sigmoid
+                out.append(1.0 / (1.0 + exp(-z)))
+            else:
+                e = exp(z)
+                out.append(e / (1.0 + e))
+        return out
+
+
+#: Between the texts of a batch in ``_GramTable.sums_and_hits``: the last code point, in no key of the model.
+_SEPARATOR = "\U0010ffff"
+
+
+class _NoTableError(Exception):
+    """The model cannot be put in a ``_GramTable``."""
+
+
+class _GramTable:
+    """The model's 1-3-gram weights in an open-addressing hash table of numpy arrays, for whole batches at once.
+
+    An n-gram is keyed by its code points, 21 bits each (``a``, ``a·2²¹ + b``, ``a·2⁴² + b·2²¹ + c``); its home slot
+    is the top bits of the key times a 64-bit odd constant. A slot is 16 bytes, key and weight, so that a look-up
+    reads one cache line. Bit 63 of a key (never part of a code) marks the short lexicon words, which are in the table
+    even without a weight. Key 0 (the character U+0000, in no key) marks an empty slot. Linear probing, at most
+    ``MAX_PROBE`` slots past home: the few keys that find no room there go to a sorted overflow array, so that a batch
+    is looked up in at most ``MAX_PROBE + 2`` vectorised passes. Keys go in shortest first (1-grams are the most
+    frequent look-ups: they all sit at home).
+    """
+
+    MULTIPLIER = 0x9E3779B97F4A7C15
+    LEX_BIT = 1 << 63
+    MAX_PROBE = 3
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        import numpy as np
+
+        self.np = np
+        names = list(weights)
+        count = len(names)
+        lengths = np.fromiter(map(len, names), dtype=np.intp, count=count)
+        special = np.fromiter(map(str.startswith, names, repeat(SPECIAL)), dtype=bool, count=count)
+        take = np.flatnonzero((lengths <= 3) & ~special)
+        take = take[np.argsort(lengths[take], kind="stable")]  # shortest first, file order within a length
+        extra = [w for w in sorted(_LEXICON_SHORT) if w not in weights]
+        codes = np.concatenate((self._codes(names, lengths)[take], self._codes(extra)))
+        values = np.concatenate((np.fromiter(weights.values(), dtype=np.float64, count=count)[take],
+                                 np.zeros(len(extra))))
+        del names
+        sep = np.uint64(ord(_SEPARATOR))
+        part = np.uint64((1 << 21) - 1)
+        if ((codes & part == sep) | ((codes >> np.uint64(21)) & part == sep) | (codes >> np.uint64(42) == sep)).any():
+            raise _NoTableError(f"a model key contains U+{ord(_SEPARATOR):X}, the batch separator")
+        bits = max(10, (codes.size * 5 // 2).bit_length())  # load factor 0.2-0.4
+        size = 1 << bits
+        self.shift = np.uint64(64 - bits)
+        self.multiplier = np.uint64(self.MULTIPLIER)
+        self.mask = size - 1
+        self.low = np.uint64(self.LEX_BIT - 1)
+        # One row more than the table, never written: the row of every miss (key 0, weight 0.0).
+        self.rows = np.zeros((size + 1, 2), dtype=np.uint64)
+        key_col = self.rows[:, 0]
+        weight_col = self.rows[:, 1].view(np.float64)
+        slot = self._home(codes)
+        pending = np.arange(codes.size)
+        for _ in range(self.MAX_PROBE + 1):
+            free = np.flatnonzero(key_col[slot] == 0)
+            # Of the keys that want the same free slot, the first takes it; the others probe on.
+            _, first = np.unique(slot[free], return_index=True)
+            placed = np.zeros(pending.size, dtype=bool)
+            placed[free[first]] = True
+            key_col[slot[placed]] = codes[pending[placed]]
+            weight_col[slot[placed]] = values[pending[placed]]
+            pending = pending[~placed]
+            slot = (slot[~placed] + 1) & self.mask
+        order = np.argsort(codes[pending])
+        self.overflow = np.stack((codes[pending][order], values[pending][order].view(np.uint64)), axis=1)
+        words = sorted(_LEXICON_SHORT)
+        word_codes = self._codes(words)
+        lexical = np.uint64(self.LEX_BIT)
+        self._find(word_codes, lambda rows: rows.__setitem__((slice(None), 0), rows[:, 0] | lexical))
+        self.word_of_code = dict(zip(word_codes.tolist(), words, strict=True))
+
+    def _code_points(self, s: str) -> Any:
+        np = self.np
+        return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+    def _codes(self, keys: list[str], lengths: Any = None) -> Any:
+        """The key of each of ``keys`` (of its first 3 characters); ``lengths``: their lengths, if known."""
+        np = self.np
+        if lengths is None:
+            lengths = np.fromiter(map(len, keys), dtype=np.intp, count=len(keys))
+        cps = self._code_points("".join(keys))
+        starts = np.cumsum(lengths) - lengths
+        codes = cps[starts]
+        for n in (2, 3):
+            at = np.flatnonzero(lengths >= n)
+            codes[at] = (codes[at] << np.uint64(21)) | cps[starts[at] + n - 1]
+        return codes
+
+    def _home(self, codes: Any) -> Any:
+        return ((codes * self.multiplier) >> self.shift).astype(self.np.intp)
+
+    def _find(self, codes: Any, mark: Callable[[Any], None]) -> None:
+        """Apply ``mark`` to the rows (table or overflow) that hold ``codes`` (all present)."""
+        np = self.np
+        slot = self._home(codes)
+        for _ in range(self.MAX_PROBE + 1):
+            here = (self.rows[slot, 0] & self.low) == codes
+            rows = self.rows[slot[here]]
+            mark(rows)
+            self.rows[slot[here]] = rows
+            codes, slot = codes[~here], (slot[~here] + 1) & self.mask
+        at = np.searchsorted(self.overflow[:, 0] & self.low, codes)
+        rows = self.overflow[at]
+        mark(rows)
+        self.overflow[at] = rows
+
+    def lookup(self, codes: Any) -> Any:
+        """The table row (key with the lexicon bit, weight) of each of ``codes``; a zero row for a miss."""
+        np = self.np
+        slot = self._home(codes)
+        rows = np.take(self.rows, slot, axis=0)  # several times faster than self.rows[slot] on a 2-d array
+        found = rows[:, 0] & self.low
+        # A different key at home: look further (an empty home row is already the right answer, zeros).
+        todo = np.flatnonzero((found != codes) & (found != 0))
+        if not todo.size:
+            return rows
+        rows[todo] = 0
+        slot = slot[todo]
+        codes = codes[todo]
+        for _ in range(self.MAX_PROBE):
+            slot = (slot + 1) & self.mask
+            row = np.take(self.rows, slot, axis=0)
+            found = row[:, 0] & self.low
+            hit = found == codes
+            rows[todo[hit]] = row[hit]
+            more = ~hit & (found != 0)
+            todo, slot, codes = todo[more], slot[more], codes[more]
+            if not todo.size:
+                return rows
+        # Every slot up to MAX_PROBE past home taken by other keys: the key, if any, is in the overflow array.
+        keys = self.overflow[:, 0] & self.low
+        if not keys.size:
+            return rows
+        at = np.minimum(np.searchsorted(keys, codes), keys.size - 1)
+        hit = keys[at] == codes
+        rows[todo[hit]] = self.overflow[at[hit]]
+        return rows
+
+    def sums_and_hits(self, strings: list[str]) -> tuple[list[float], dict[int, list[str]]]:
+        """For each of ``strings`` (not empty): the sum of its n-gram weights, added in the order of ``_grams``, and
+        the short lexicon words among its n-grams (only strings with some appear in the dict)."""
+        np = self.np
+        m = len(strings)
+        if not m:
+            return [], {}
+        lengths = np.fromiter(map(len, strings), dtype=np.intp, count=m)
+        # The strings one after the other, with a separator that no key contains: the n-grams across two strings
+        # weigh 0 and are no lexicon word.
+        cp = self._code_points(_SEPARATOR.join(strings))
+        total = cp.size
+        bi = (cp[:-1] << np.uint64(21)) | cp[1:]
+        tri = (bi[:-1] << np.uint64(21)) | cp[2:]
+        codes = np.concatenate((cp, bi, tri))
+        rows = self.lookup(codes)
+        weights = rows[:, 1].view(np.float64)
+
+        # Each string's weights go into one column of a zero-padded matrix, row = place in the order of _grams
+        # (1-grams, then 2-grams, then 3-grams); strings of similar length share a matrix; a cumulative sum down
+        # the columns adds them up one after the other, as sum() does, so the result is the same to the last bit.
+        # An n-gram across strings lands in its first string's column, at a row that a later n-gram kind of that
+        # string overwrites (1-grams, then 2-grams, then 3-grams are written) or in the 3 spare rows at the bottom.
+        grams = np.where(lengths < 2, lengths, 3 * lengths - 3)
+        order = np.argsort(grams, kind="stable")
+        sorted_grams = grams[order]
+        size_class = np.floor(np.log2(sorted_grams) * 2).astype(np.intp)
+        group_start = np.concatenate(([0], np.flatnonzero(np.diff(size_class)) + 1))
+        group_end = np.append(group_start[1:], m)
+        heights = sorted_grams[group_end - 1] + 3
+        widths = group_end - group_start
+        offsets = np.zeros(len(heights) + 1, dtype=np.intp)
+        np.cumsum(heights * widths, out=offsets[1:])
+        column = np.empty(m, dtype=np.intp)
+        column[order] = np.repeat(offsets[:-1] - group_start, widths) + np.arange(m)
+        width = np.empty(m, dtype=np.intp)
+        width[order] = np.repeat(widths, widths)
+        starts = np.zeros(m, dtype=np.intp)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        spans = lengths + 1  # a string and the separator after it
+        # Position p of string s (starting at starts[s]): its 1-gram goes to row p - starts[s] of column s, its
+        # 2-gram lengths[s] rows further down, its 3-gram lengths[s] - 1 rows further still.
+        target = (np.repeat(width, spans)[:total] * np.arange(total)
+                  + np.repeat(column - width * starts, spans)[:total])
+        padded = np.zeros(int(offsets[-1]), dtype=np.float64)
+        padded[target] = weights[:total]
+        n_bi = bi.size
+        target = target[:n_bi] + np.repeat(width * lengths, spans)[:n_bi]
+        padded[target] = weights[total : total + n_bi]
+        target = target[: tri.size] + np.repeat(width * (lengths - 1), spans)[: tri.size]
+        padded[target] = weights[total + n_bi :]
+        sums = np.empty(m, dtype=np.float64)
+        sorted_sums = np.empty(m, dtype=np.float64)
+        for a, b, h, w, off in zip(group_start.tolist(), group_end.tolist(), heights.tolist(), widths.tolist(),
+                                   offsets[:-1].tolist(), strict=True):
+            sorted_sums[a:b] = np.cumsum(padded[off : off + h * w].reshape(h, w), axis=0)[-1]
+        sums[order] = sorted_sums
+
+        hits: dict[int, list[str]] = {}
+        at = np.flatnonzero(rows[:, 0] > self.low)
+        if at.size:
+            position = at - np.where(at >= total, np.where(at >= total + n_bi, total + n_bi, total), 0)
+            owner = np.searchsorted(starts, position, side="right") - 1
+            word_of_code = self.word_of_code
+            for s, code in zip(owner.tolist(), codes[at].tolist(), strict=True):
+                hits.setdefault(s, []).append(word_of_code[code])
+        return sums.tolist(), hits
 
 
 class WeiboBackend:
@@ -458,19 +836,32 @@ class WeiboBackend:
 
     name = "weibo"
 
-    def __init__(self, model: WeiboModel | None = None) -> None:
+    def __init__(self, model: WeiboModel | None = None, use_numpy: bool = True) -> None:
         self.model = model or WeiboModel.load()
+        self.use_numpy = use_numpy
+        if use_numpy:
+            self.model.table()  # import numpy and build the table now (~0.3 s), not on the first big batch
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """Probability of negative for each text, in input order."""
-        prob = self.model.probability
-        out = []
-        for text in texts:
-            try:
-                out.append(prob(text) if isinstance(text, str) and not text.isspace() and text else EMPTY_SCORE)
-            except Exception:  # a backend never raises on a strange text: it has no opinion on it
-                out.append(EMPTY_SCORE)
-        return out
+        if not isinstance(texts, list | tuple):
+            texts = list(texts)
+        valid = [text for text in texts if isinstance(text, str) and text and not text.isspace()]
+        if not valid:
+            return [EMPTY_SCORE] * len(texts)
+        unique = list(dict.fromkeys(valid))  # a text repeated in the batch (reposts) is scored once
+        try:
+            scores = self.model.scores(unique, self.use_numpy)
+        except Exception:  # one strange text must not cost the batch its scores: score them one by one
+            scores = [self._one(text) for text in unique]
+        by_text = dict(zip(unique, scores, strict=True))
+        return [by_text.get(text, EMPTY_SCORE) if isinstance(text, str) else EMPTY_SCORE for text in texts]
+
+    def _one(self, text: str) -> float:
+        try:
+            return self.model.probability(text)
+        except Exception:  # a backend never raises on a strange text: it has no opinion on it
+            return EMPTY_SCORE
 
 
 class SnowNLPBackend:

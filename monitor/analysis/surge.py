@@ -43,14 +43,16 @@ class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     window: Duration = Field(default=3600, description="sliding window the volume is counted in")
-    min_authors: int = Field(default=5, ge=2, description="distinct authors of negative posts needed at least")
+    negative_threshold: float = Field(default=0.65, ge=0.5, le=1.0, description="probability of negative from which "
+                                                                           "a post counts towards a surge")
+    min_authors: int = Field(default=6, ge=2, description="distinct authors of negative posts needed at least")
     min_negative_share: float = Field(default=0.5, ge=0, le=1, description="a topic's share of negative posts needed")
     topic_prior_per_hour: float = Field(default=0.3, gt=0, description="negative authors an hour a topic usually "
                                                                        "has (topics have no history)")
-    warmup: Duration = Field(default=6 * 3600, description="a watch with no history is learned this long before it "
-                                                           "may raise a surge")
+    warmup: Duration = Field(default=24 * 3600, description="a watch with no history is learned this long before "
+                                                            "it may raise a surge (a day: every hour seen once)")
     overdispersion: float = Field(default=0.3, ge=0, description="how much more than Poisson counts vary")
-    thresholds: dict[str, float] = Field(default_factory=lambda: {"blue": 4.0, "yellow": 6.0, "orange": 9.0,
+    thresholds: dict[str, float] = Field(default_factory=lambda: {"blue": 5.0, "yellow": 7.0, "orange": 9.0,
                                                                   "red": 13.0},
                                          description="score at which each severity starts")
     update_every: Duration = Field(default=600, description="an active surge is re-reported at most this often "
@@ -117,9 +119,11 @@ class _Window:
     cue_counts: Counter[str] = field(default_factory=Counter)
     negatives: int = 0
     engagement: int = 0
+    total_negatives: int = 0  # ever, for a topic's own rate before the window
     # For the baseline: negative authors per hour slot (EWMA over days), the current hour's distinct authors.
     first_ts: float | None = None
     slots: dict[int, float] = field(default_factory=dict)
+    slot_days: dict[int, int] = field(default_factory=dict)
     share: float | None = None  # usual negative share (EWMA over hours)
     hour: int | None = None
     hour_authors: set[str] = field(default_factory=set)
@@ -135,6 +139,7 @@ class _Window:
         self.items.append(ev)
         if ev.negative:
             self.negatives += 1
+            self.total_negatives += 1
             self.neg_authors[ev.author] += 1
             self.neg_sources[ev.source] += 1
             self.engagement += ev.engagement
@@ -246,6 +251,7 @@ class SurgeDetector:
 
     def _learn(self, win: _Window, hour: int, authors: int, posts: int, negatives: int) -> None:
         slot = hour % 24
+        win.slot_days[slot] = win.slot_days.get(slot, 0) + 1
         old = win.slots.get(slot)
         if old is None:
             win.slots[slot] = float(authors)
@@ -260,12 +266,19 @@ class SurgeDetector:
         """Negative authors usually seen in one window for this key at this time; None while still learning."""
         hours = self.config.window / 3600
         if key.startswith("topic:"):
-            return self.config.topic_prior_per_hour * hours
+            # A topic that has been simmering for hours (a standing complaint, a news story) is measured against
+            # its own rate before the window; a new one against the prior.
+            before = win.total_negatives - win.negatives
+            age = (ts - self.config.window - win.first_ts) / 3600 if win.first_ts is not None else 0.0
+            rate = before / max(age, 1.0) if age > 0 else 0.0
+            return max(self.config.topic_prior_per_hour, rate) * hours
         if win.first_ts is None or ts - win.first_ts < self.config.warmup or not win.slots:
             return None
         slot = int(ts // 3600) % 24
-        # A slot not seen yet: the mean of the known ones.
-        rate = win.slots[slot] if slot in win.slots else sum(win.slots.values()) / len(win.slots)
+        # An hour of day seen on fewer than two days is not known yet: take the busiest hour seen (a quiet night
+        # followed by an ordinary morning is not a surge).
+        known = win.slot_days.get(slot, 0) >= 2
+        rate = win.slots[slot] if known else max(win.slots.values())
         # Never below the topic prior: a quiet watch still has the odd complaint.
         return max(rate, self.config.topic_prior_per_hour) * hours
 
@@ -292,10 +305,16 @@ class SurgeDetector:
         recent = sum(1 for e in win.items if e.negative and e.ts >= half)
         earlier = win.negatives - recent
         growth = recent / max(earlier, 1)
+        topic = key.startswith("topic:")
+        if not topic and z < cfg.thresholds["blue"]:
+            return self._cool(win, ts)  # a watch's volume alone must be unusual; bonuses only grade it
         score = z
-        score += min(1.5, 0.75 * (len(sources) - 1))
+        # A topic on several platforms is a grievance spreading (a platform counts with two voices or more: single
+        # stray posts land anywhere); a watch spans platforms every day.
+        spread = sum(1 for n in win.neg_sources.values() if n >= 2)
+        score += min(1.5, 0.75 * (spread - 1)) if topic and spread > 1 else 0.0
         score += min(2.0, 0.5 * cue_posts)
-        score += min(1.5, 0.5 * math.log10(1 + win.engagement))
+        score += min(1.5, 0.5 * math.log10(1 + win.engagement / max(win.negatives, 1)))
         score += 0.5 if growth >= 2 else 0.0
         severity = None
         for name in SEVERITIES:
@@ -336,9 +355,7 @@ class SurgeDetector:
                       escalated=escalated, first=first)
 
     def _cool(self, win: _Window, ts: float) -> Signal | None:
-        if win.severity is not None and ts - win.last_hot >= self.config.quiet_after:
-            win.severity = None
-            win.peak = 0
+        # Not hot now. Ending the surge is expire()'s job, so that whoever holds an incident for it hears of it.
         return None
 
 

@@ -1,0 +1,336 @@
+"""Near-duplicate detection over a sliding time window: reposts, copy-paste campaigns, cross-posts and light edits.
+
+Method. Each post is cleaned (:func:`monitor.analysis.textfeat.clean`: repost chains, URLs, ``[表情]`` codes, emoji
+and punctuation go, full-width folds to half-width) and cut into character bigrams with spaces removed. Two posts are
+near duplicates when the Jaccard similarity of their bigram sets reaches ``threshold``. Candidates come from MinHash
+LSH: one-permutation MinHash (one hash per bigram into ``bands * rows`` bins, empty bins filled by optimal
+densification) cut into ``bands`` bands of ``rows`` bins; posts that agree on a whole band share a bucket. Every
+candidate is then checked with the Jaccard similarity of the stored bigram hashes, so the LSH only decides recall,
+not precision. Posts shorter than ``min_chars`` word characters after cleaning are matched only when identical after
+cleaning.
+
+Memory. Buckets live in one open-addressing table of two flat arrays (a 32-bit key and a 32-bit post number per
+slot) rather than a dict of lists, and a post keeps only its bucket keys and 16-bit bigram hashes; a bucket holds
+at most ``bucket_cap`` posts (a campaign of ten thousand copies is represented by its earliest ones). About 0.6 KB
+per post held (``python bench/dedup.py``).
+
+The window is event time: the newest timestamp seen (or passed to :meth:`NearDuplicateIndex.evict`) is "now", and
+posts older than ``now - window_seconds`` are dropped, so memory is bounded by the number of posts in one window.
+Everything is a pure function of the calls made: no clock is read and hashing uses fixed constants, so the same
+stream gives the same answers in every process.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from dataclasses import dataclass
+from itertools import repeat
+
+from monitor.analysis.textfeat import clean, meaningful_length, shingles
+
+__all__ = ["DuplicateMatch", "NearDuplicateIndex", "jaccard"]
+
+_EMPTY, _TOMBSTONE = 0, 1
+_TWO, _LOW32 = 2, 0xFFFFFFFF
+
+
+def jaccard(a: str, b: str) -> float:
+    """Jaccard similarity of the cleaned character-bigram sets of two raw texts (1.0 for two empty texts)."""
+    sa, sb = set(shingles(clean(a))), set(shingles(clean(b)))
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def _probe_sequences(bins: int) -> list[list[int]]:
+    """For each bin, a fixed pseudo-random order of bins to borrow from when it is empty.
+
+    Shrivastava's optimal densification (ICML 2017): empty bins borrow along independent random sequences, which
+    keeps the probability that two sketches agree on a bin equal to their Jaccard similarity. Every bin ends each
+    sequence, so a text with at least one bigram always finds a donor.
+    """
+    seqs = []
+    for i in range(bins):
+        rng = random.Random(0x5EED + i)
+        seqs.append([rng.randrange(bins) for _ in range(4 * bins)] + list(range(bins)))
+    return seqs
+
+
+class _Buckets:
+    """A multimap from 32-bit keys (>= 2) to 32-bit post numbers: open addressing, linear probing, two arrays."""
+
+    def __init__(self) -> None:
+        self._alloc(1 << 12)
+
+    def _alloc(self, size: int) -> None:
+        self._keys = array("I", bytes(4 * size))
+        self._vals = array("I", bytes(4 * size))
+        self._mask = size - 1
+        self._live = 0
+        self._filled = 0  # live slots and tombstones
+
+    def __len__(self) -> int:
+        return self._live
+
+    def get(self, key: int, limit: int) -> list[int]:
+        """Up to ``limit`` posts filed under ``key``."""
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        out = []
+        while (k := keys[i]) != _EMPTY:
+            if k == key:
+                out.append(self._vals[i])
+                if len(out) >= limit:
+                    break
+            i = (i + 1) & mask
+        return out
+
+    def put(self, key: int, val: int) -> None:
+        """File ``val`` under ``key``."""
+        if (self._filled + 1) * 10 > (self._mask + 1) * 6:
+            self._rehash()
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while keys[i] > _TOMBSTONE:
+            i = (i + 1) & mask
+        if keys[i] == _EMPTY:
+            self._filled += 1
+        keys[i] = key
+        self._vals[i] = val
+        self._live += 1
+
+    def remove(self, key: int, val: int) -> None:
+        """Unfile ``val`` from ``key`` (nothing happens when it is not there)."""
+        keys, vals, mask = self._keys, self._vals, self._mask
+        i = key & mask
+        while (k := keys[i]) != _EMPTY:
+            if k == key and vals[i] == val:
+                keys[i] = _TOMBSTONE
+                self._live -= 1
+                return
+            i = (i + 1) & mask
+
+    def _rehash(self) -> None:
+        """Rebuild without tombstones at the smallest power-of-two size with a load under 0.3 (it is rebuilt at 0.6)."""
+        old_keys, old_vals = self._keys, self._vals
+        size = 1 << 12
+        while size * 3 < self._live * 10:
+            size <<= 1
+        self._alloc(size)
+        for k, v in zip(old_keys, old_vals, strict=True):
+            if k > _TOMBSTONE:
+                self.put(k, v)
+
+    def nbytes(self) -> int:
+        """Bytes held by the two arrays."""
+        return self._keys.buffer_info()[1] * 8
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    """The earliest near-duplicate of a post still in the window."""
+
+    post_id: str
+    #: Jaccard similarity of the cleaned bigram sets; 1.0 for identical cleaned texts.
+    similarity: float
+    ts: float
+
+
+class NearDuplicateIndex:
+    """Find, for each new post, the earliest post within the window that says nearly the same thing.
+
+    ``window_seconds``: how far back a duplicate is looked for, and how long a post is kept. ``threshold``: the
+    Jaccard similarity of cleaned character-bigram sets from which two posts are duplicates; 0.5 keeps copies with
+    a few characters edited in a 20-character post, while distinct posts, even on one topic, rarely pass 0.3.
+    ``bands`` x ``rows``: the LSH layout (10 x 2 finds 99 % of pairs at similarity 0.5). ``min_chars``: shorter
+    cleaned texts match only identical ones. ``bucket_cap``: most posts one bucket keeps.
+
+    Post ids are expected to be unique; an id added again is never reported as a duplicate of itself.
+    """
+
+    def __init__(self, window_seconds: float = 86_400.0, threshold: float = 0.5, *, bands: int = 10, rows: int = 2,
+                 min_chars: int = 8, bucket_cap: int = 8) -> None:
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        if bands < 1 or rows < 1 or bucket_cap < 1:
+            raise ValueError("bands, rows and bucket_cap must be at least 1")
+        self.window_seconds = float(window_seconds)
+        self.threshold = float(threshold)
+        self.bands = bands
+        self.rows = rows
+        self.min_chars = min_chars
+        self.bucket_cap = bucket_cap
+        self._bins = bands * rows
+        self._probes = _probe_sequences(self._bins)
+        self._buckets = _Buckets()
+        self._exact: dict[str, list[int]] = {}  # short cleaned texts -> posts
+        # post number -> (post id, ts, data). data: for a long text, one array of 16-bit halves of the bucket keys
+        # it is filed under (0 = not filed) followed by its 16-bit bigram hashes; for a short text, the text, or
+        # None when it was not filed.
+        self._entries: dict[int, tuple[str, float, array | str | None]] = {}
+        self._seq = 0
+        self._oldest = 0
+        self._now = float("-inf")
+
+    def __len__(self) -> int:
+        """Number of posts held."""
+        return len(self._entries)
+
+    @property
+    def now(self) -> float:
+        """The newest timestamp seen so far (``-inf`` before the first)."""
+        return self._now
+
+    def add(self, post_id: str, text: str, ts: float) -> str | None:
+        """Record a post; return the id of the earliest near-duplicate still in the window, or None."""
+        match = self.add_match(post_id, text, ts)
+        return match.post_id if match else None
+
+    def add_match(self, post_id: str, text: str, ts: float) -> DuplicateMatch | None:
+        """Like :meth:`add`, with the similarity and timestamp of the match."""
+        self.evict(ts)
+        cleaned = clean(text)
+        if meaningful_length(cleaned) < self.min_chars:
+            return self._add_short(post_id, cleaned.replace(" ", ""), ts)
+        hashes, keys = self._sketch(cleaned)
+        found = self._candidates(keys)
+        match = self._verify(post_id, hashes, found)
+        if ts >= self._now - self.window_seconds:  # a post already outside the window is checked, not kept
+            seq = self._take_seq()
+            data = array("H")
+            for band, key in enumerate(keys):
+                if len(found[band]) < self.bucket_cap:
+                    self._buckets.put(key, seq)
+                else:
+                    key = 0
+                data.append(key & 0xFFFF)
+                data.append(key >> 16)
+            data.extend(hashes)
+            self._entries[seq] = (post_id, ts, data)
+        return match
+
+    def find(self, text: str, ts: float | None = None) -> DuplicateMatch | None:
+        """The earliest near-duplicate of ``text`` in the window, without recording it (``ts`` advances the window)."""
+        if ts is not None:
+            self.evict(ts)
+        cleaned = clean(text)
+        if meaningful_length(cleaned) < self.min_chars:
+            return self._best(None, self._exact.get(cleaned.replace(" ", ""), []), 1.0)
+        hashes, keys = self._sketch(cleaned)
+        return self._verify(None, hashes, self._candidates(keys))
+
+    def evict(self, now: float) -> int:
+        """Advance the window to ``now`` (never backwards) and drop posts older than it; return how many went.
+
+        Posts leave in the order they were added; one added late with an older timestamp leaves when the posts added
+        before it have left, and is never reported once it is outside the window.
+        """
+        if now > self._now:
+            self._now = now
+        cutoff = self._now - self.window_seconds
+        entries = self._entries
+        dropped = 0
+        while self._oldest != self._seq:
+            seq = self._oldest
+            entry = entries.get(seq)
+            if entry is not None:
+                if entry[1] >= cutoff:
+                    break
+                del entries[seq]
+                data = entry[2]
+                if isinstance(data, str):
+                    posts = self._exact[data]
+                    posts.remove(seq)
+                    if not posts:
+                        del self._exact[data]
+                elif data is not None:
+                    for band in range(self.bands):
+                        key = data[2 * band] | data[2 * band + 1] << 16
+                        if key:
+                            self._buckets.remove(key, seq)
+                dropped += 1
+            self._oldest = (seq + 1) & _LOW32
+        return dropped
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _add_short(self, post_id: str, text: str, ts: float) -> DuplicateMatch | None:
+        if not text:
+            return None
+        posts = self._exact.get(text)
+        match = self._best(post_id, posts or [], 1.0)
+        if ts >= self._now - self.window_seconds:
+            seq = self._take_seq()
+            if posts is None:
+                self._exact[text] = [seq]
+            elif len(posts) < self.bucket_cap:
+                posts.append(seq)
+            else:  # not filed: the bucket already holds the earliest copies; recorded only for the window
+                self._entries[seq] = (post_id, ts, None)
+                return match
+            self._entries[seq] = (post_id, ts, text)
+        return match
+
+    def _take_seq(self) -> int:
+        """The next post number; numbers wrap at 2**32 (a window never holds that many posts)."""
+        seq = self._seq
+        self._seq = (seq + 1) & _LOW32
+        return seq
+
+    def _sketch(self, cleaned: str) -> tuple[array, array]:
+        """16-bit bigram hashes and the bucket keys of a cleaned text."""
+        full = set(shingles(cleaned))
+        desc = sorted(full, reverse=True)
+        bins = self._bins
+        # One-permutation MinHash: the bin from the hash, the smallest hash within each bin (later writes win).
+        # Python never returns -1 as a hash, so it marks an empty bin.
+        smallest = dict(zip(map(bins.__rmod__, desc), desc, strict=True))
+        sig = list(map(smallest.get, range(bins), repeat(-1)))
+        if len(smallest) < bins:  # optimal densification: an empty bin copies the first filled bin of its sequence
+            probes = self._probes
+            sig = [v if v != -1 else next(sig[j] for j in probes[i] if sig[j] != -1) for i, v in enumerate(sig)]
+        r = self.rows
+        # Tuple hashes of ints are the same in every process; fold to 32 bits and keep clear of _EMPTY/_TOMBSTONE.
+        bands = map(hash, zip(range(self.bands), *(sig[i::r] for i in range(r)), strict=True))
+        keys = array("I", map(_TWO.__or__, map(_LOW32.__and__, bands)))
+        return array("H", {h & 0xFFFF for h in full}), keys
+
+    def _candidates(self, keys: array) -> list[list[int]]:
+        get, cap = self._buckets.get, self.bucket_cap
+        return [get(key, cap) for key in keys]
+
+    def _verify(self, post_id: str | None, hashes: array, found: list[list[int]]) -> DuplicateMatch | None:
+        seqs = {s for band in found for s in band}
+        if not seqs:
+            return None
+        entries = self._entries
+        cutoff = self._now - self.window_seconds
+        mine = set(hashes)
+        n = len(mine)
+        # Earliest first: the first candidate that passes is the answer.
+        skip = 2 * self.bands
+        for seq in sorted(seqs, key=lambda s: (entries[s][1], s)):
+            other_id, ts, data = entries[seq]
+            if other_id == post_id or ts < cutoff or not isinstance(data, array):
+                continue
+            theirs = memoryview(data)[skip:]
+            m = len(theirs)
+            if min(n, m) < self.threshold * max(n, m):
+                continue
+            inter = len(mine.intersection(theirs))
+            sim = inter / (n + m - inter)
+            if sim >= self.threshold:
+                return DuplicateMatch(other_id, round(sim, 4), ts)
+        return None
+
+    def _best(self, post_id: str | None, seqs: list[int], sim: float) -> DuplicateMatch | None:
+        cutoff = self._now - self.window_seconds
+        live = [self._entries[s] for s in seqs]
+        live = [e for e in live if e[0] != post_id and e[1] >= cutoff]
+        if not live:
+            return None
+        first = min(live, key=lambda e: e[1])
+        return DuplicateMatch(first[0], sim, first[1])

@@ -1,0 +1,135 @@
+"""The analysis stage: every new post gets its sentiment, watches, near-duplicate, topic, category and cues, and the
+surge detector sees it. One :class:`Analyzer` lives as long as the daemon (or a replay); it holds the stream's state
+(duplicate index, topics, windows) and is fed posts in batches, in time order.
+
+Stream time is the posts' own time (``published_at``), never the wall clock, so replaying a recorded stream gives
+the same result as living through it. A post published long before the newest one seen (an old thread found late)
+is annotated but does not count for a surge: it is not news.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from monitor.analysis.surge import DetectionConfig, Event, Signal, SurgeDetector, find_cues
+from monitor.analysis.watch import WatchConfig, WatchMatcher
+
+if TYPE_CHECKING:
+    from monitor.analysis.sentiment import SentimentBackend
+    from monitor.config import AnalysisConfig
+    from monitor.normalize import Post
+
+#: The watch every post counts for when no ``watches:`` are configured.
+ALL_POSTS = "*"
+_REPOST = re.compile(r"//\s*@[^:：\s]{1,30}[:：]")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What analysis found in one post."""
+
+    uid: str
+    negative: float
+    sentiment: str
+    watches: tuple[str, ...]
+    topic: str
+    dup_of: str | None
+    category: str | None
+    cues: tuple[str, ...]
+
+
+def analysis_text(title: str, text: str) -> str:
+    """The words a post's author wrote: a repost's own comment, or the reposted text when the comment is empty.
+
+    ``转发微博//@A: 这家店退款不给退`` counts as its author's grievance only through what was reposted, so an empty
+    or formulaic comment falls back to the chain (with the ``//@name:`` markers removed).
+    """
+    body = text
+    m = _REPOST.search(text)
+    if m:
+        own = text[: m.start()].strip()
+        formulaic = len(re.sub(r"\W|转发微博|转发|repost", "", own, flags=re.I)) < 4
+        body = _REPOST.sub(" ", text) if formulaic else own
+    return f"{title} {body}".strip() if title and title not in body else body
+
+
+class Analyzer:
+    """Sentiment, watches, duplicates, topics, categories and the surge detector, over one stream."""
+
+    def __init__(self, watches: Sequence[WatchConfig] = (), detection: DetectionConfig | None = None,
+                 analysis: AnalysisConfig | None = None, *, sentiment: SentimentBackend | None = None) -> None:
+        from monitor.analysis.category import CategoryClassifier
+        from monitor.analysis.cluster import TopicClusterer
+        from monitor.analysis.dedup import NearDuplicateIndex
+        from monitor.analysis.sentiment import get_backend, label_for
+
+        self.matcher = WatchMatcher(watches)
+        self.detection = detection or DetectionConfig()
+        self.detector = SurgeDetector(self.detection)
+        topic_window = analysis.topic_window if analysis else 6 * 3600
+        dup_window = analysis.duplicate_window if analysis else 24 * 3600
+        self.sentiment = sentiment or get_backend(analysis.sentiment if analysis else "weibo")
+        self._label = label_for
+        self.duplicates = NearDuplicateIndex(window_seconds=dup_window)
+        # The clusterer's own near-duplicate pass is off: the index above already found them (done once, not twice).
+        self.topics = TopicClusterer(window_seconds=topic_window, near_duplicates=False)
+        self.categories = CategoryClassifier(analysis.categories if analysis else None)
+        self.stream_time = float("-inf")
+        self._cues = tuple(self.detection.cues)
+        self._post_topics: dict[str, str] = {}  # recent post uid -> its topic key, for incident grouping
+        self._post_watches: dict[str, tuple[str, ...]] = {}
+
+    def process(self, posts: Sequence[Post]) -> tuple[list[Annotation], list[Signal]]:
+        """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
+        ordered = sorted(posts, key=lambda p: (p.published_at, p.uid))
+        texts = [analysis_text(p.title, p.text) for p in ordered]
+        scores = self.sentiment.score(texts)
+        notes: list[Annotation] = []
+        signals: list[Signal] = []
+        for post, text, neg in zip(ordered, texts, scores, strict=True):
+            ts = post.published_at.timestamp()
+            label = self._label(neg)
+            watches = tuple(self.matcher.match(f"{post.title} {post.text}", post.source)) if self.matcher.names \
+                else (ALL_POSTS,)
+            dup_of = self.duplicates.add(post.uid, text, ts)
+            topic = self.topics.add(post.uid, text, ts, duplicate_of=dup_of)
+            # A surge counts clearly negative posts only: the model leans negative on plain statements and news.
+            counts = neg >= self.detection.negative_threshold
+            category = self.categories.classify(text).category if label == "negative" else None
+            cues = find_cues(text, self._cues) if counts else ()
+            notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues))
+            self._post_topics[post.uid] = f"topic:{topic}"
+            if watches != (ALL_POSTS,):
+                self._post_watches[post.uid] = watches
+            fresh = ts >= self.stream_time - self.detection.window
+            self.stream_time = max(self.stream_time, ts)
+            if not fresh:
+                continue
+            keys = (*(f"watch:{w}" for w in watches), f"topic:{topic}")
+            engagement = (post.reposts or 0) + (post.comments or 0)
+            signals += self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
+                                               counts, keys, engagement, cues))
+        if len(self._post_topics) > 200_000:  # only posts inside the detection window are asked about
+            for uid in list(self._post_topics)[:100_000]:
+                del self._post_topics[uid]
+                self._post_watches.pop(uid, None)
+        return notes, signals
+
+    def topic_of(self, uid: str) -> str | None:
+        """The topic key (``topic:ID``) a recent post was counted under by the surge detector."""
+        return self._post_topics.get(uid)
+
+    def watches_of(self, uid: str) -> tuple[str, ...]:
+        """The watches a recent post matched (empty without watches configured)."""
+        return self._post_watches.get(uid, ())
+
+    def topic_label(self, topic: str) -> tuple[list[str], str | None]:
+        """Top keywords and the representative post of a topic (empty while the topic is unknown)."""
+        try:
+            label = self.topics.label(self.topics.resolve(topic) or topic)
+        except KeyError:  # expired
+            return [], None
+        return list(label.keywords), label.representative_post_id
