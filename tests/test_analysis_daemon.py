@@ -19,7 +19,8 @@ T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 # Written for these tests: buyers repeating one grievance about a made-up brand.
 WAVE = ["鲸帆手机充电发烫还自动关机，申请退款被客服拒绝了，太坑了",
         "鲸帆手机充电发烫自动关机，客服拒绝退款，气死了",
-        "鲸帆手机也是充电发烫关机！客服不给退款，建了维权群一起去12315投诉", "鲸帆手机充电发烫关机，退款被拒，售后太恶心了"]
+        "鲸帆手机也是充电发烫关机！客服不给退款，建了维权群一起去12315投诉",
+        "鲸帆手机充电发烫关机，退款被拒，售后太恶心了"]
 
 
 def feed(start: int, count: int, site: str) -> bytes:
