@@ -285,10 +285,12 @@ class ListingSource(Source):
             return self.parse_detail(page)
         return self.parse_list(page)
 
-    def _options(self, cursor_headers: dict[str, str] | None = None) -> RequestOptions:
+    def _options(self, validators: dict[str, Any] | None = None) -> RequestOptions:
         cfg = self.config
-        return RequestOptions(headers={**cfg.headers, **(cursor_headers or {})}, timeout=cfg.timeout,
-                              max_bytes=cfg.max_bytes, robots=cfg.robots, proxy=cfg.proxy)
+        v = validators or {}
+        return RequestOptions(headers=dict(cfg.headers), timeout=cfg.timeout, max_bytes=cfg.max_bytes,
+                              robots=cfg.robots, proxy=cfg.proxy, etag=v.get("etag"),
+                              last_modified=v.get("last_modified"))
 
     async def fetch(self, http: HttpClient, cursor: Cursor) -> FetchResult:
         """List pages per keyword until an item already seen (or max_pages), then detail pages of new items."""
@@ -304,17 +306,29 @@ class ListingSource(Source):
         # A URL without {keyword} is one list whatever the keywords: fetch it once, not once per keyword.
         keywords: list[str | None] = list(cfg.keywords) if cfg.keywords and _varies(cfg, "keyword") else [None]
         paged = _varies(cfg, "page")
+        # Conditional GET of each keyword's first page: a list that answers 304 has nothing new (ETag/Last-Modified
+        # per first-page URL, kept in the cursor).
+        old_validators: dict[str, Any] = dict(cursor.get("validators") or {})
+        validators: dict[str, Any] = {}
         for keyword in keywords:
             page_value: int | str = cfg.first_page
             for index in range(cfg.max_pages):
                 url = cfg.render_url(keyword, page_value, since if index == 0 else None)
                 try:
-                    page = await http.get(url, self._options())
+                    page = await http.get(url, self._options(old_validators.get(url) if index == 0 else None))
                 except FetchError as exc:
                     if not pages or index == 0:
                         raise
                     problems.append(f"stopped paging at {url}: {exc}")
                     break
+                if index == 0:
+                    if page.not_modified:
+                        if url in old_validators:
+                            validators[url] = old_validators[url]
+                        break
+                    tags = {"etag": page.headers.get("etag"), "last_modified": page.headers.get("last-modified")}
+                    if any(tags.values()):
+                        validators[url] = tags
                 page = replace(page, meta={"role": "list", "keyword": keyword, "index": index})
                 result = self.parse_list(page) if index == 0 else self._parse_later(page, problems)
                 # With detail pages, an item stored before got its full text from its detail page: the list's
@@ -346,6 +360,8 @@ class ListingSource(Source):
         order = [p.native_id for p in new_items] + [i for i in cursor.get("seen") or [] if i not in
                                                      {p.native_id for p in new_items}]
         next_cursor: Cursor = {"seen": order[: cfg.seen_limit]}
+        if validators:
+            next_cursor["validators"] = validators
         if top is not None:
             next_cursor["since"] = top
         return FetchResult(pages, next_cursor, problems)

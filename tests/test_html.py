@@ -230,6 +230,27 @@ def test_paging_stops_at_the_first_item_already_stored(rig: HtmlRig) -> None:
     assert rig.posts()["95"].title == "新帖：退款还没到" and len(rig.posts()) == 7
 
 
+def test_an_unchanged_first_page_costs_a_304(rig: HtmlRig) -> None:
+    """The first page's ETag is kept per URL; an unchanged list answers 304 and stores nothing; a change is read."""
+    state = {"etag": '"v1"', "body": page(thread(2, "旧帖"), thread(1, "更旧的帖"))}
+
+    def route(req: Request) -> Response:
+        if req.headers.get("if-none-match") == state["etag"]:
+            return Response(304, b"", {"ETag": state["etag"]})
+        return Response(200, state["body"].encode(), {"Content-Type": HTML, "ETag": state["etag"]})
+
+    rig.server.route(LIST, route)
+    src = rig.source(generic())
+    assert (rig.poll(src).status, len(rig.posts())) == (OK, 2)
+    again = rig.poll(src)
+    assert (again.status, again.new, again.pages) == (OK, 0, 0)
+    asked = rig.server.hits(LIST)
+    assert asked[-1].headers.get("if-none-match") == '"v1"'
+    state.update(etag='"v2"', body=page(thread(3, "新帖"), thread(2, "旧帖")))
+    third = rig.poll(src)
+    assert (third.status, third.new) == (OK, 1) and "3" in rig.posts()
+
+
 def test_paging_stops_at_a_repeated_last_page(rig: HtmlRig) -> None:
     """A forum that answers any page past the last with the last page again (Discuz, phpBB) ends paging there."""
     last = page(thread(12, "第二页甲"), thread(11, "第二页乙"))
