@@ -289,6 +289,14 @@ def test_numpy_batches_give_the_same_bits_as_pure_python(weibo: SentimentBackend
 
 
 @pytest.mark.usefixtures("numpy_always")
+def test_long_batches_are_scored_in_pieces(weibo: SentimentBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(weibo, WeiboBackend)
+    expected = [weibo.model.probability(t) for t in EDGE_TEXTS]
+    monkeypatch.setattr(sentiment, "CHUNK_CHARS", 50)
+    assert weibo.score(EDGE_TEXTS) == expected
+
+
+@pytest.mark.usefixtures("numpy_always")
 def test_numpy_table_overflow_and_probing(weibo: SentimentBackend, monkeypatch: pytest.MonkeyPatch) -> None:
     # No probing at all: every key not at home is in the overflow array; the scores must not change.
     assert isinstance(weibo, WeiboBackend)

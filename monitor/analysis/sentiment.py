@@ -33,7 +33,6 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
-from itertools import repeat
 from operator import add
 from typing import Any, Protocol, runtime_checkable
 
@@ -74,6 +73,9 @@ MAX_CHARS = 2000
 #: ``WeiboBackend.score``: batches of at least this many characters are scored with numpy when it is installed
 #: (same result, to the last bit; about 4 times faster on batches of Weibo posts); smaller ones in pure Python.
 NUMPY_MIN_CHARS = 300
+#: ... and in pieces of at most this many characters (a batch of 1,000 Weibo posts has about 45,000), so that the
+#: memory a batch takes stays under some 10 MB however long its texts.
+CHUNK_CHARS = 1 << 16
 
 
 @runtime_checkable
@@ -570,6 +572,17 @@ class WeiboModel:
         table = self.table() if use_numpy and sum(map(len, texts)) >= NUMPY_MIN_CHARS else None
         if table is None:
             return [self.probability(text) for text in texts]
+        out: list[float] = []
+        first = size = 0
+        for k, length in enumerate(map(len, texts)):
+            if size and size + length > CHUNK_CHARS:
+                out += self._scores(table, texts[first:k])
+                first, size = k, 0
+            size += length
+        out += self._scores(table, texts[first:])
+        return out
+
+    def _scores(self, table: _GramTable, texts: Sequence[str]) -> list[float]:
         prepared = list(map(_prepare_normalised, _normalise_batch(list(texts))))
         strings: list[str] = []
         for p in prepared:
@@ -651,16 +664,18 @@ class _GramTable:
 
         self.np = np
         names = list(weights)
-        count = len(names)
-        lengths = np.fromiter(map(len, names), dtype=np.intp, count=count)
-        special = np.fromiter(map(str.startswith, names, repeat(SPECIAL)), dtype=bool, count=count)
-        take = np.flatnonzero((lengths <= 3) & ~special)
-        take = take[np.argsort(lengths[take], kind="stable")]  # shortest first, file order within a length
-        extra = [w for w in sorted(_LEXICON_SHORT) if w not in weights]
-        codes = np.concatenate((self._codes(names, lengths)[take], self._codes(extra)))
-        values = np.concatenate((np.fromiter(weights.values(), dtype=np.float64, count=count)[take],
+        lengths = np.fromiter(map(len, names), dtype=np.intp, count=len(names))
+        cps = self._code_points("".join(names))
+        starts = np.cumsum(lengths) - lengths
+        grams = np.flatnonzero((lengths >= 1) & (lengths <= 3))
+        grams = grams[cps[starts[grams]] != ord(SPECIAL)]
+        # Shortest first (1-grams are the most frequent look-ups), file order within a length.
+        grams = np.concatenate([grams[lengths[grams] == n] for n in (1, 2, 3)])
+        extra = [w for w in sorted(_LEXICON_SHORT) if w not in weights]  # lexicon words without a weight
+        codes = np.concatenate((self._codes_at(cps, starts[grams], lengths[grams]), self._codes(extra)))
+        values = np.concatenate((np.fromiter(weights.values(), dtype=np.float64, count=len(names))[grams],
                                  np.zeros(len(extra))))
-        del names
+        del names, cps
         sep = np.uint64(ord(_SEPARATOR))
         part = np.uint64((1 << 21) - 1)
         if ((codes & part == sep) | ((codes >> np.uint64(21)) & part == sep) | (codes >> np.uint64(42) == sep)).any():
@@ -677,12 +692,15 @@ class _GramTable:
         weight_col = self.rows[:, 1].view(np.float64)
         slot = self._home(codes)
         pending = np.arange(codes.size)
+        claim = np.full(size, codes.size, dtype=np.intp)
         for _ in range(self.MAX_PROBE + 1):
             free = np.flatnonzero(key_col[slot] == 0)
             # Of the keys that want the same free slot, the first takes it; the others probe on.
-            _, first = np.unique(slot[free], return_index=True)
+            wanted = slot[free]
+            np.minimum.at(claim, wanted, free)
             placed = np.zeros(pending.size, dtype=bool)
-            placed[free[first]] = True
+            placed[free[claim[wanted] == free]] = True
+            claim[wanted] = codes.size
             key_col[slot[placed]] = codes[pending[placed]]
             weight_col[slot[placed]] = values[pending[placed]]
             pending = pending[~placed]
@@ -696,17 +714,19 @@ class _GramTable:
         self.word_of_code = dict(zip(word_codes.tolist(), words, strict=True))
 
     def _code_points(self, s: str) -> Any:
-        np = self.np
-        return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+        """The code points of ``s`` (uint32)."""
+        return self.np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=self.np.uint32)
 
-    def _codes(self, keys: list[str], lengths: Any = None) -> Any:
-        """The key of each of ``keys`` (of its first 3 characters); ``lengths``: their lengths, if known."""
+    def _codes(self, keys: list[str]) -> Any:
+        """The key of each of ``keys`` (1 to 3 characters)."""
         np = self.np
-        if lengths is None:
-            lengths = np.fromiter(map(len, keys), dtype=np.intp, count=len(keys))
-        cps = self._code_points("".join(keys))
-        starts = np.cumsum(lengths) - lengths
-        codes = cps[starts]
+        lengths = np.fromiter(map(len, keys), dtype=np.intp, count=len(keys))
+        return self._codes_at(self._code_points("".join(keys)), np.cumsum(lengths) - lengths, lengths)
+
+    def _codes_at(self, cps: Any, starts: Any, lengths: Any) -> Any:
+        """The keys of the strings of ``lengths`` (1 to 3) code points at ``starts`` in ``cps``."""
+        np = self.np
+        codes = cps[starts].astype(np.uint64)
         for n in (2, 3):
             at = np.flatnonzero(lengths >= n)
             codes[at] = (codes[at] << np.uint64(21)) | cps[starts[at] + n - 1]
@@ -772,7 +792,7 @@ class _GramTable:
         lengths = np.fromiter(map(len, strings), dtype=np.intp, count=m)
         # The strings one after the other, with a separator that no key contains: the n-grams across two strings
         # weigh 0 and are no lexicon word.
-        cp = self._code_points(_SEPARATOR.join(strings))
+        cp = self._code_points(_SEPARATOR.join(strings)).astype(np.uint64)
         total = cp.size
         bi = (cp[:-1] << np.uint64(21)) | cp[1:]
         tri = (bi[:-1] << np.uint64(21)) | cp[2:]
