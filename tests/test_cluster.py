@@ -140,6 +140,14 @@ def test_window_expiry_drops_clusters_and_their_memory() -> None:
     assert held == len(_stream()) - 14  # ts < now - window for the first 14
 
 
+def test_a_new_cluster_has_keywords_too() -> None:
+    clusterer = TopicClusterer()
+    cid = clusterer.add("x", "鲸帆手机电池鼓包", 0.0)
+    label = clusterer.label(cid)
+    assert label.size == 1 and label.representative_post_id == "x"
+    assert label.keywords and all(k in "鲸帆手机电池鼓包" for k in label.keywords)
+
+
 def test_unknown_ids() -> None:
     clusterer = TopicClusterer()
     assert clusterer.resolve("c999") is None and clusterer.resolve("nonsense") is None

@@ -21,13 +21,17 @@ Method (single pass, one post at a time, no clock read):
   does not grow with the number of clusters. Terms of the latest ``recent_posts`` posts are all indexed; older ones
   only once another post has used them, which keeps the index small without losing the start of an event.
 * When a cluster grows to 2, 4, 8, … members it absorbs neighbours whose centroid similarity reaches
-  ``merge_threshold`` (the older id survives; absorbed ids keep resolving to it). This gathers the first posts of
-  an event, which came before its words were known to be shared.
+  ``merge_threshold`` (the older id survives; an absorbed id keeps resolving to it while posts that joined under it
+  are in the window). This gathers the first posts of an event, which came before its words were known to be
+  shared.
 * A member leaves when it is older than ``window_seconds`` before the newest timestamp seen; a cluster with no
   member left is dropped with its index entries.
 
 Labels: the centroid's heaviest bigrams are joined into longer words where they run together in member texts
 (人工 + 工智 + 智能 → 人工智能); the representative post is the kept member text closest to the centroid.
+
+Cost (``python bench/topics.py``): about 1 ms a post; memory about 1.1-1.3 KB per post in the window plus a fixed
+8 MiB document-frequency table (``df_slots``), and the internal near-duplicate index's 0.6 KB a post when on.
 """
 
 from __future__ import annotations
@@ -164,6 +168,9 @@ class TopicClusterer:
         self._recent: deque[tuple[int, array]] = deque()
         self._alias: dict[int, int] = {}
         self._absorbed: dict[int, list[int]] = {}
+        # An absorbed id resolves while posts that joined under it may still be in the window: until this time.
+        self._alias_until: dict[int, float] = {}
+        self._alias_heap: list[tuple[float, int]] = []
         self._post_cluster: dict[str, int] = {}
         self._order: deque[tuple[float, int]] = deque()  # (ts, cluster number at joining), in arrival order
         self._next = 0
@@ -220,7 +227,8 @@ class TopicClusterer:
         if num is None:
             raise KeyError(cluster_id)
         cluster = self._clusters[num]
-        weights = self._centroid(cluster)
+        # A young cluster may hold no word seen in ``min_df`` posts yet: then rank all its words.
+        weights = self._centroid(cluster) or self._centroid(cluster, min_df=0)
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
         keywords = readable_keywords([_term_text(c, cluster.names) for c, _ in ranked], (s[2] for s in cluster.samples),
                                      weights=[w for _, w in ranked])
@@ -267,6 +275,15 @@ class TopicClusterer:
             if not members:
                 self._drop(cluster)
                 dropped += 1
+        # Absorbed ids no post of the window joined under any more stop resolving.
+        heap = self._alias_heap
+        while heap and heap[0][0] < cutoff:
+            until, num = heapq.heappop(heap)
+            if self._alias_until.get(num) == until:
+                del self._alias_until[num]
+                target = self._alias.pop(num, None)
+                if target is not None and num in self._absorbed.get(target, ()):
+                    self._absorbed[target].remove(num)
         return dropped
 
     def __len__(self) -> int:
@@ -321,11 +338,11 @@ class TopicClusterer:
         norm = math.sqrt(sum(w * w for w in q.values()))
         return {c: w / norm for c, w in q.items()} if norm else {}
 
-    def _centroid(self, cluster: _Cluster) -> dict[int, float]:
+    def _centroid(self, cluster: _Cluster, min_df: int | None = None) -> dict[int, float]:
         """Centroid weights of a cluster's terms: ``p * log(p / p0)`` (module docstring)."""
         counts = cluster.terms()
         docs = self._docs / self._grow + 1.0
-        floor = self.min_df - 0.5
+        floor = (self.min_df if min_df is None else min_df) - 0.5
         mass = cluster.mass
         factor = self._factor
         out = {}
@@ -500,7 +517,7 @@ class TopicClusterer:
             cluster = keep
 
     def _absorb(self, keep: _Cluster, gone: _Cluster) -> None:
-        """Move ``gone``'s counts and members into ``keep``; ``gone``'s id resolves to ``keep`` from now on."""
+        """Move ``gone``'s counts and members into ``keep``; ``gone``'s id resolves to ``keep`` for a window."""
         gone_terms = gone.terms()
         self._add_counts(keep, gone_terms, gone.scale_t, gone.mass)
         keep.norm_docs = -1.0
@@ -513,9 +530,13 @@ class TopicClusterer:
                 self._post(code, keep.num)
         gone.codes, gone.counts = None, {}
         moved = [gone.num, *self._absorbed.pop(gone.num, [])]
+        until = max((m[1] for m in gone.members), default=self._now)
         self._drop(gone)
         for num in moved:
             self._alias[num] = keep.num
+            until_num = max(until, self._alias_until.get(num, until))
+            self._alias_until[num] = until_num
+            heapq.heappush(self._alias_heap, (until_num, num))
         self._absorbed.setdefault(keep.num, []).extend(moved)
 
     def _drop(self, cluster: _Cluster) -> None:
@@ -525,6 +546,7 @@ class TopicClusterer:
         del self._clusters[cluster.num]
         for num in self._absorbed.pop(cluster.num, []):
             self._alias.pop(num, None)
+            self._alias_until.pop(num, None)
 
     def _follow(self, num: int) -> int | None:
         num = self._alias.get(num, num)
@@ -554,11 +576,11 @@ def readable_keywords(ranked_terms: list[str], texts: Iterable[str], n: int = 5,
     """Up to ``n`` readable keywords from terms ranked by weight, joining bigrams that run together in ``texts``.
 
     Each CJK bigram grows into the longest string (up to 8 characters) of the cleaned ``texts`` that contains it, is
-    made of ranked bigrams only, and occurs in at least 60 % of the texts holding the bigram, and in two at least:
-    人工 becomes 人工智能 when it is nearly always followed by 智能. Other terms are kept as they are. Skipped: a
-    keyword inside a better-ranked one or holding one, a bigram straddling the edge of a keyword already taken (坞电
-    after 好莱坞 in 好莱坞电影), and with ``weights`` (parallel to ``ranked_terms``) a term weighing less than a tenth
-    of the first.
+    made of ranked bigrams only, and occurs in at least 60 % of the texts holding the bigram and in two (unless there
+    is one text): 人工 becomes 人工智能 when it is nearly always followed by 智能. Other terms are kept as they are.
+    Skipped: a keyword inside a better-ranked one or holding one, a bigram straddling the edge of a keyword already
+    taken (坞电 after 好莱坞 in 好莱坞电影), and with ``weights`` (parallel to ``ranked_terms``) a term weighing less
+    than a tenth of the first.
     """
     texts = list(texts)
     top = {t for t in ranked_terms if len(t) == 2}
@@ -602,7 +624,7 @@ def _extend(term: str, top: set[str], texts: list[str]) -> str:
                 for j in range(start + 2, min(hi, i + 8) + 1):
                     runs.add(text[i:j])
             start = text.find(term, start + 1)
-    need = max(2.0, 0.6 * len(holders))
+    need = max(2.0 if len(texts) > 1 else 1.0, 0.6 * len(holders))
     best = term
     for cand in sorted(runs, key=lambda s: (-len(s), s)):
         if len(cand) <= len(best):
