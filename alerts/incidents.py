@@ -33,13 +33,17 @@ class Incident:
     keys: list[str]
     title: str = ""
     keywords: list[str] = field(default_factory=list)
-    post_ids: dict[str, None] = field(default_factory=dict)  # ordered set
-    authors: set[str] = field(default_factory=set)
+    post_ids: dict[str, str] = field(default_factory=dict)  # attached posts in order -> their author ("" unknown)
     sources: set[str] = field(default_factory=set)
     reasons: tuple[Reason, ...] = ()
     representative: str | None = None
     status: str = "open"
     watch_names: list[str] = field(default_factory=list)  # watches it is about: its watch keys, or its posts' watches
+
+    @property
+    def authors(self) -> set[str]:
+        """Distinct authors of the attached posts."""
+        return {a for a in self.post_ids.values() if a}
 
     @property
     def watches(self) -> list[str]:
@@ -118,13 +122,12 @@ class IncidentTracker:
                 members = tuple(p for p in sig.post_ids if self.by_key.get(post_topic(p) or "") is incident)
             new = tuple(pid for pid in members if pid not in incident.post_ids)
             for pid in new:
-                incident.post_ids[pid] = None
+                info = self._post_info(pid)
+                incident.post_ids[pid] = info[0] if info is not None else ""
+                if info is not None:
+                    incident.sources.add(info[1])
                 if sig.key.startswith("topic:"):
                     self._post_owner.setdefault(pid, incident.id)
-                info = self._post_info(pid)
-                if info is not None:
-                    incident.authors.add(info[0])
-                    incident.sources.add(info[1])
             self._label(incident)
             changes.append(Change(incident, sig, opened, escalated, new))
         return changes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import tempfile
 import time
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.config import Config
+from monitor.source import SOURCE_NAME
 
 #: Posts stored and analysed per step. Large enough for batched inserts; signals carry their own post times.
 BATCH = 2000
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ReplayInputError(ValueError):
@@ -71,7 +70,7 @@ def _record(data: Any) -> dict[str, Any]:
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
     source = str(data["source"])
-    if not _NAME.match(source):
+    if not SOURCE_NAME.match(source):
         raise ValueError(f"source {source!r} is not a valid name (letters, digits, '_', '-', '.')")
     try:
         when = datetime.fromisoformat(str(data["published_at"]).replace("Z", "+00:00"))

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 #: No source may be polled more often than this (seconds): politeness, and a floor against typos like ``interval: 5``.
 MIN_INTERVAL = 30.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: What a source name may be: it is part of every post id (``name:native_id``), so no colon.
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 Cursor = dict[str, Any]
 
@@ -68,7 +69,7 @@ class SourceConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not SOURCE_NAME.match(v):
             raise ValueError("use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
         return v
 

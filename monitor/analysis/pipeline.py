@@ -9,7 +9,6 @@ is annotated but does not count for a surge: it is not news.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 #: The watch every post counts for when no ``watches:`` are configured.
 ALL_POSTS = "*"
-_REPOST = re.compile(r"//\s*@[^:：\s]{1,30}[:：]")
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,12 @@ class Annotation:
 
 
 def analysis_text(title: str, text: str) -> str:
-    """The words a post's author wrote: a repost's own comment, or the reposted text when the comment is empty.
+    """What a post says: its title (unless the text repeats it) and its text, repost chain included.
 
-    ``转发微博//@A: 这家店退款不给退`` counts as its author's grievance only through what was reposted, so an empty
-    or formulaic comment falls back to the chain (with the ``//@name:`` markers removed).
+    The chain is left to each stage: the sentiment model weighs the reposter's own words above the quoted ones, and
+    text features (duplicates, topics) fall back to the reposted text when the comment is only 转发微博.
     """
-    body = text
-    m = _REPOST.search(text)
-    if m:
-        own = text[: m.start()].strip()
-        formulaic = len(re.sub(r"\W|转发微博|转发|repost", "", own, flags=re.I)) < 4
-        body = _REPOST.sub(" ", text) if formulaic else own
-    return f"{title} {body}".strip() if title and title not in body else body
+    return f"{title} {text}".strip() if title and title not in text else text
 
 
 class Analyzer:

@@ -48,12 +48,8 @@ class AnalysisStage:
         for incident in self.store.load_incidents(status="open"):
             self.tracker.restore(incident)
         window = timedelta(seconds=self.analyzer.detection.window)
-        recent = [p for p in self.store.recent_posts(since=now - window, limit=20_000)]
-        if recent:
-            posts = [Post(source=p.source, native_id=p.native_id, text=p.text, fetched_at=p.fetched_at,
-                          published_at=p.published_at, title=p.title, url=p.url, author=p.author,
-                          author_id=p.author_id, reposts=p.reposts, comments=p.comments, likes=p.likes,
-                          content_hash=p.content_hash, extra=p.extra) for p in recent]
+        posts = [p.to_post() for p in self.store.recent_posts(since=now - window, limit=20_000)]
+        if posts:
             self._remember(posts)
             # Signals of the refill are dropped: the incidents they belong to were restored above.
             self.analyzer.process(posts)

@@ -301,10 +301,6 @@ class SurgeDetector:
         z = (authors - expected) / sd
         sources = tuple(sorted(win.neg_sources))
         cue_posts = sum(win.cue_counts.values())
-        half = ts - cfg.window / 2
-        recent = sum(1 for e in win.items if e.negative and e.ts >= half)
-        earlier = win.negatives - recent
-        growth = recent / max(earlier, 1)
         topic = key.startswith("topic:")
         if not topic and z < cfg.thresholds["blue"]:
             return self._cool(win, ts)  # a watch's volume alone must be unusual; bonuses only grade it
@@ -315,6 +311,8 @@ class SurgeDetector:
         score += min(1.5, 0.75 * (spread - 1)) if topic and spread > 1 else 0.0
         score += min(2.0, 0.5 * cue_posts)
         score += min(1.5, 0.5 * math.log10(1 + win.engagement / max(win.negatives, 1)))
+        # Growth walks the window, so it is only worked out when its half point could change the outcome.
+        growth = self._growth(win, ts) if score + 0.5 >= cfg.thresholds["blue"] else 0.0
         score += 0.5 if growth >= 2 else 0.0
         severity = None
         for name in SEVERITIES:
@@ -353,6 +351,12 @@ class SurgeDetector:
                       expected=round(expected, 2), engagement=win.engagement,
                       cue_counts=tuple(win.cue_counts.most_common()), post_ids=neg_ids, reasons=tuple(reasons),
                       escalated=escalated, first=first)
+
+    def _growth(self, win: _Window, ts: float) -> float:
+        """Negative posts in the second half of the window over those in the first."""
+        half = ts - self.config.window / 2
+        recent = sum(1 for e in win.items if e.negative and e.ts >= half)
+        return recent / max(win.negatives - recent, 1)
 
     def _cool(self, win: _Window, ts: float) -> Signal | None:
         # Not hot now. Ending the surge is expire()'s job, so that whoever holds an incident for it hears of it.

@@ -90,6 +90,13 @@ class StoredPost:
         """Globally unique id, ``source:native_id``."""
         return f"{self.source}:{self.native_id}"
 
+    def to_post(self) -> Post:
+        """The post as the pipeline handles it (to analyse stored posts again)."""
+        return Post(source=self.source, native_id=self.native_id, text=self.text, fetched_at=self.fetched_at,
+                    published_at=self.published_at, title=self.title, url=self.url, author=self.author,
+                    author_id=self.author_id, reposts=self.reposts, comments=self.comments, likes=self.likes,
+                    content_hash=self.content_hash, extra=self.extra)
+
 
 class Store:
     """Reads and writes through one engine."""
@@ -188,9 +195,7 @@ class Store:
         if since:
             query = query.where(posts.c.published_at >= since)
         with self._connect() as conn:
-            return [StoredPost(r.id, r.source_name, r.native_id, r.title, r.text, r.url, r.author, r.author_id,
-                               r.published_at, r.fetched_at, r.reposts, r.comments, r.likes, r.content_hash,
-                               dict(r.extra or {})) for r in conn.execute(query)]
+            return [_stored(r) for r in conn.execute(query)]
 
     def count_posts(self, source: str | None = None) -> int:
         """How many posts are stored (for one source, or all)."""
@@ -244,7 +249,8 @@ class Store:
                 seen.add(inc.id)
                 if ch.new_posts:
                     conn.execute(incident_posts.insert(), [
-                        {"incident_id": inc.id, "post_uid": pid, "author": "", "source": pid.split(":", 1)[0],
+                        {"incident_id": inc.id, "post_uid": pid, "author": inc.post_ids[pid][:255],
+                         "source": pid.split(":", 1)[0],
                          "added_at": from_epoch(ch.signal.at)} for pid in ch.new_posts])
                 sig = ch.signal
                 conn.execute(incident_points.insert().values(
@@ -265,10 +271,7 @@ class Store:
         query = (select(posts, sources.c.name.label("source_name")).join(sources, posts.c.source_id == sources.c.id)
                  .where(posts.c.analysed_at.is_(None)).order_by(posts.c.published_at, posts.c.id).limit(limit))
         with self._connect() as conn:
-            return [Post(source=r.source_name, native_id=r.native_id, text=r.text, fetched_at=r.fetched_at,
-                         published_at=r.published_at, title=r.title, url=r.url, author=r.author,
-                         author_id=r.author_id, reposts=r.reposts, comments=r.comments, likes=r.likes,
-                         content_hash=r.content_hash, extra=dict(r.extra or {})) for r in conn.execute(query)]
+            return [_stored(r).to_post() for r in conn.execute(query)]
 
     def negative_history(self, since: datetime) -> dict[str, list[tuple[float, int, int, int]]]:
         """Per watch, per past hour since ``since``: (hour start, negative authors, posts, negatives) — to seed the
@@ -300,15 +303,14 @@ class Store:
         out = []
         with self._connect() as conn:
             for r in conn.execute(query):
-                members = conn.execute(select(incident_posts.c.post_uid, incident_posts.c.source)
+                members = conn.execute(select(incident_posts.c.post_uid, incident_posts.c.author)
                                        .where(incident_posts.c.incident_id == r.id)
                                        .order_by(incident_posts.c.added_at, incident_posts.c.post_uid)).all()
                 inc = Incident(r.id, r.opened_at.timestamp(), r.updated_at.timestamp(), r.severity, r.score,
                                list(r.keys), r.title, list(r.keywords or []),
-                               dict.fromkeys(m.post_uid for m in members), set(), set(r.sources or []),
+                               {m.post_uid: m.author for m in members}, set(r.sources or []),
                                tuple(Reason(c, tuple((k, v) for k, v in vals)) for c, vals in r.reasons or []),
                                r.representative, r.status)
-                inc.authors = {f"#{i}" for i in range(r.authors)}  # the count survives; names are in the posts
                 out.append(inc)
         return out
 
@@ -355,6 +357,13 @@ class Store:
             return self.engine.connect()
         except OperationalError as exc:
             raise StorageError(f"cannot open the database ({exc.orig}); check database.url and that it is up") from exc
+
+
+def _stored(r: Any) -> StoredPost:
+    """A StoredPost from a posts row joined with its source's name (``source_name``)."""
+    return StoredPost(r.id, r.source_name, r.native_id, r.title, r.text, r.url, r.author, r.author_id,
+                      r.published_at, r.fetched_at, r.reposts, r.comments, r.likes, r.content_hash,
+                      dict(r.extra or {}))
 
 
 def _post_row(source_id: int, p: Post) -> dict[str, Any]:
