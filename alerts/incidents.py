@@ -116,8 +116,9 @@ class IncidentTracker:
             incident.reasons = sig.reasons
             members = sig.post_ids
             if not opened and sig.key.startswith("watch:") and self._post_topic is not None and \
-                    any(k.startswith("topic:") for k in incident.keys):
-                # A watch surge that joined a topic's incident brings that topic's posts, not the whole window.
+                    incident.keys[0].startswith("topic:"):
+                # A watch surge that joined a topic's incident brings that topic's posts, not the whole window
+                # (an incident that began as the watch's own keeps taking the watch's negative posts).
                 post_topic = self._post_topic
                 members = tuple(p for p in sig.post_ids if self.by_key.get(post_topic(p) or "") is incident)
             new = tuple(pid for pid in members if pid not in incident.post_ids)
@@ -126,7 +127,8 @@ class IncidentTracker:
                 incident.post_ids[pid] = info[0] if info is not None else ""
                 if info is not None:
                     incident.sources.add(info[1])
-                if sig.key.startswith("topic:"):
+            if sig.key.startswith("topic:"):
+                for pid in members:  # the topic's posts belong to this incident (also those it already held)
                     self._post_owner.setdefault(pid, incident.id)
             self._label(incident)
             changes.append(Change(incident, sig, opened, escalated, new))
@@ -163,17 +165,26 @@ class IncidentTracker:
                 if count >= WATCH_JOIN_SHARE * len(sig.post_ids):
                     return self.open[best]
             return None
-        # Only topic incidents take in other keys: a watch's window holds everything negative about the brand, and a
-        # topic signal joining it would bury the grievance in the background.
+        # Topic incidents take in other keys whose posts they already own.
         owners: dict[int, int] = {}
         for pid in sig.post_ids:
             owner = self._post_owner.get(pid)
             if owner is not None and owner in self.open and any(k.startswith("topic:") for k in self.open[owner].keys):
                 owners[owner] = owners.get(owner, 0) + 1
-        if not owners:
-            return None
-        best, count = max(owners.items(), key=lambda kv: kv[1])
-        return self.open[best] if count >= JOIN_SHARE * len(sig.post_ids) else None
+        if owners:
+            best, count = max(owners.items(), key=lambda kv: kv[1])
+            return self.open[best] if count >= JOIN_SHARE * len(sig.post_ids) else None
+        if sig.key.startswith("topic:"):
+            # The watch's window often crosses its bar a few minutes before the grievance's topic does: the first
+            # topic made mostly of a watch-only incident's posts is that incident (it names it), not a second one.
+            # A watch incident that already has a topic keeps it: the next grievance is a separate incident.
+            for incident in self.open.values():
+                if any(k.startswith("topic:") for k in incident.keys):
+                    continue
+                inside = sum(1 for pid in sig.post_ids if pid in incident.post_ids)
+                if inside and inside >= JOIN_SHARE * len(sig.post_ids):
+                    return incident
+        return None
 
     def _label(self, incident: Incident) -> None:
         topics = [k.split(":", 1)[1] for k in incident.keys if k.startswith("topic:")]

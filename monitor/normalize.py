@@ -6,6 +6,7 @@ import hashlib
 import html
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -102,3 +103,20 @@ def normalize(raw: RawPost, *, source: str, fetched_at: datetime, tz: tzinfo) ->
 
 def _count(value: int | None) -> int | None:
     return None if value is None else max(0, int(value))
+
+
+def followers_of(extra: Any) -> int | None:
+    """The author's follower count a post carries in ``extra`` (``followers``, ``followers_count`` or
+    ``user.followers_count``, as Weibo-like sources write it); None when absent or not a count."""
+    if not isinstance(extra, Mapping):
+        return None
+    user = extra.get("user")
+    for value in (extra.get("followers"), extra.get("followers_count"),
+                  user.get("followers_count") if isinstance(user, Mapping) else None):
+        if isinstance(value, bool):  # JSON true is not a count
+            continue
+        if isinstance(value, int | float) and value >= 0:
+            return int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None

@@ -98,6 +98,7 @@ def test_window_expiry_frees_memory() -> None:
     assert index.evict(10 * HOUR) == 50
     assert len(index) == 0
     assert len(index._buckets) == 0 and index._exact == {}
+    assert index._copies == {} and index._first == {}
     # A post older than the window is checked but not kept.
     assert index.add("late", ORIGINAL, 0.0) is None
     assert len(index) == 0
@@ -108,6 +109,33 @@ def test_a_campaign_of_copies_keeps_buckets_small() -> None:
     for i in range(200):
         assert index.add(f"c{i}", ORIGINAL, float(i)) == (None if i == 0 else "c0")
     assert len(index._buckets) <= 4 * index.bands
+
+
+def test_an_exact_copy_gets_the_answer_of_its_first_copy() -> None:
+    """Copies of a filed text skip the sketch but answer as a lookup would: the earliest near-duplicate."""
+    index = NearDuplicateIndex(window_seconds=HOUR)
+    index.add("a", ORIGINAL, 0.0)
+    assert index.add("b", COPIES["edited"], 100.0) == "a"
+    match = index.add_match("c", COPIES["edited"], 200.0)  # an exact copy of b: still a's
+    assert match is not None and match.post_id == "a" and match.similarity < 1.0
+    # a leaves: b's copies are looked up afresh and find b, the earliest left.
+    assert index.add("d", COPIES["edited"], HOUR + 50.0) == "b"
+    assert index.add("e", COPIES["edited"], HOUR + 60.0) == "b"
+
+
+def test_copies_outlive_their_first_copy() -> None:
+    """When the filed copy of a text leaves the window, an unfiled copy still in it takes its place, so later copies
+    and edited copies still find one."""
+    index = NearDuplicateIndex(window_seconds=HOUR)
+    assert index.add("a", ORIGINAL, 0.0) is None
+    assert index.add("b", ORIGINAL, 600.0) == "a"
+    assert index.add("c", ORIGINAL, 1200.0) == "a"
+    assert index.add("d", ORIGINAL, HOUR + 100.0) == "b"
+    assert index.add("e", COPIES["edited"], HOUR + 200.0) == "b"
+    assert index.add("f", ORIGINAL, HOUR + 700.0) == "c"
+    assert index.add("g", COPIES["edited"], HOUR + 800.0) == "c"
+    index.evict(10 * HOUR)
+    assert len(index) == 0 and len(index._buckets) == 0 and index._copies == {} and index._first == {}
 
 
 def test_answers_are_the_same_in_every_process() -> None:

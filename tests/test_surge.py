@@ -6,6 +6,8 @@ import random
 from dataclasses import replace
 from itertools import pairwise
 
+import pytest
+
 from alerts.incidents import IncidentTracker
 from monitor.analysis.surge import (
     SEVERITIES,
@@ -185,3 +187,43 @@ def test_incidents_group_a_watch_surge_into_its_topic_incident() -> None:
     other = replace(changes[-1].signal, key="topic:t2", post_ids=("q1", "q2", "q3", "q4", "q5"))
     assert tracker.apply([other])[0].opened and len(tracker.open) == 2
     assert [i.id for i in tracker.close_keys(["topic:t2"])] == [incident.id + 1]
+
+
+def test_a_topic_surge_joins_the_watch_incident_that_already_holds_its_posts() -> None:
+    """The watch window often crosses its bar first; the grievance's topic then names that incident instead of
+    opening a second one for the same posts. A second topic in the same watch incident is a new incident."""
+    info = {f"p{1000 + i}": (f"u{i}", "weibo") for i in range(60)}
+    tracker = IncidentTracker(info.get, lambda topic: (["退款", "电池"], "p1000"))
+    signal = run(SurgeDetector(), burst(30, T0, 20))[-1]
+    others = ("q1", "q2", "q3", "q4", "q5", "q6")  # the brand's other negative posts in the same window
+    opened = tracker.apply([replace(signal, key="watch:brand", post_ids=signal.post_ids + others)])
+    assert opened[0].opened and len(tracker.open) == 1
+    incident = opened[0].incident
+    assert incident.title == "brand"
+    joined = tracker.apply([signal])  # the topic's own signal over the same posts
+    assert not joined[0].opened and joined[0].incident.id == incident.id and len(tracker.open) == 1
+    assert incident.keys == ["watch:brand", "topic:t1"] and incident.title == "brand · 退款 电池"
+    second = replace(signal, key="topic:t2", post_ids=others)  # another grievance inside the brand's window
+    assert tracker.apply([second])[0].opened and len(tracker.open) == 2
+
+
+def test_an_author_with_a_large_following_grades_a_surge_up_but_never_opens_one() -> None:
+    """The same surge is graded two thresholds' worth higher when one of its voices has 500k followers; a single post
+    by that account alone raises nothing."""
+    plain = run(SurgeDetector(), burst(14, T0, 30))
+    big = run(SurgeDetector(), [replace(e, followers=520_000) if e.post_id == "p1003" else e
+                                for e in burst(14, T0, 30)])
+    assert plain and big
+    assert big[-1].score == pytest.approx(plain[-1].score + 4.0)
+    assert SEVERITIES.index(big[-1].severity) > SEVERITIES.index(plain[-1].severity)
+    [reach] = [r for r in big[-1].reasons if r.code == "reach"]
+    assert render_reason(reach) == "含大V发声：粉丝 520,000"
+    assert run(SurgeDetector(), [replace(neg(1, T0, "star", ("topic:x",)), followers=2_000_000)]) == []
+
+
+def test_followers_are_read_from_what_weibo_like_sources_store() -> None:
+    from monitor.normalize import followers_of
+
+    assert followers_of({"followers": 1200}) == 1200
+    assert followers_of({"user": {"followers_count": "520000"}}) == 520_000
+    assert followers_of({"followers_count": True}) is None and followers_of(None) is None and followers_of({}) is None

@@ -94,3 +94,17 @@ def test_features_are_the_same_in_every_process() -> None:
         outs.append(json.loads(res.stdout))
     assert outs[0] == outs[1]
     assert outs[0][0] == shingles(clean("鲸帆手机电池鼓包，客服不理人 http://t.cn/x"))
+
+
+def test_token_codes_are_the_coded_tokens() -> None:
+    """token_codes gives the same terms, in the same order, as coding tokens() one by one."""
+    from monitor.analysis.textfeat import term_code, token_codes
+
+    texts = ["人工智能的发展让我们的生活更美好 AI is here, the 2024 plan", "我们都是好朋友//@甲:转发微博",
+             "#小米8 发布# 小米8发布会 今天 开始 mark", "", "ＡＢＣ 全角 字符 abc abc", "한국 word 的的 了吗"]
+    for text in texts:
+        cleaned = clean(text)
+        expected = {term_code(t): t for t in dict.fromkeys(tokens(cleaned, cleaned=True))}
+        got = token_codes(cleaned)
+        assert list(got) == list(expected)
+        assert all(got[c] == t for c, t in expected.items() if got[c] is not None)

@@ -23,36 +23,54 @@ Method (single pass, one post at a time, no clock read):
 * When a cluster grows to 2, 4, 8, … members it absorbs neighbours whose centroid similarity reaches
   ``merge_threshold`` (the older id survives; an absorbed id keeps resolving to it while posts that joined under it
   are in the window). This gathers the first posts of an event, which came before its words were known to be
-  shared.
+  shared. The check looks with the centroid's ``merge_terms`` heaviest terms (48: most of its weight).
 * A member leaves when it is older than ``window_seconds`` before the newest timestamp seen; a cluster with no
   member left is dropped with its index entries.
 
 Labels: the centroid's heaviest bigrams are joined into longer words where they run together in member texts
 (人工 + 工智 + 智能 → 人工智能); the representative post is the kept member text closest to the centroid.
 
-Cost (``python bench/topics.py``): about 1 ms a post; memory about 1.1-1.3 KB per post in the window plus a fixed
-8 MiB document-frequency table (``df_slots``), and the internal near-duplicate index's 0.6 KB a post when on.
+Cost (``python bench/topics.py``): about 1 ms a post on a 10,000-post day; memory about 1.1-1.3 KB per post in the
+window plus a fixed 8 MiB document-frequency table (``df_slots``), and the internal near-duplicate index's 0.6 KB a
+post when on.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import zlib
 from array import array
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import mul, neg
+
+import numpy as np
 
 from monitor.analysis.dedup import NearDuplicateIndex
-from monitor.analysis.textfeat import COMMON_WORDS, FUNCTION_CHARS, clean, hashtags, tokens
+from monitor.analysis.textfeat import (
+    COMMON_WORDS,
+    FUNCTION_CHARS,
+    LATIN_FLAG,
+    TAG_FLAG,
+    clean,
+    hashtags,
+    term_code,
+    token_codes,
+)
 
 __all__ = ["TopicClusterer", "TopicLabel", "readable_keywords"]
 
-_LATIN = 1 << 62
-_TAG = 1 << 61
+_LATIN = LATIN_FLAG
+_TAG = TAG_FLAG
 _MIX = 0x9E3779B97F4A7C15  # multiply-shift hashing of term codes into the document-frequency table
+_MASK64 = (1 << 64) - 1
+_NP_MIX = np.uint64(_MIX)
+_NP_40 = np.uint64(40)
+#: From this many terms, document frequencies are looked up with numpy (a centroid); fewer go through Python.
+_NP_DFS = 48
 _SAMPLES = 16  # member texts a cluster keeps for its label
+_CODES_KEPT = 2048  # texts whose terms are kept for their copies (about 2 KB each)
 
 
 @dataclass(frozen=True)
@@ -67,13 +85,7 @@ class TopicLabel:
     size: int
 
 
-def _term_code(term: str) -> int:
-    """An integer for a term: CJK bigrams by code point, other words and ``#tags`` by CRC-32 with a flag bit."""
-    if term[0] == "#":
-        return _TAG | zlib.crc32(term.encode())
-    if len(term) == 2 and term[0] >= "\u3400":
-        return ord(term[0]) << 21 | ord(term[1])
-    return _LATIN | zlib.crc32(term.encode())
+_term_code = term_code
 
 
 def _term_text(code: int, names: dict[int, str]) -> str:
@@ -119,14 +131,16 @@ class TopicClusterer:
 
     ``window_seconds``: how long a post counts for its cluster; also the decay time of term statistics.
     ``threshold``: cosine similarity between a post and a cluster centroid from which the post joins the cluster.
-    ``merge_threshold``: centroid similarity from which a growing cluster absorbs a neighbour.
+    ``merge_threshold``: centroid similarity from which a growing cluster absorbs a neighbour; ``merge_terms``: the
+    centroid's heaviest terms that check looks with.
     ``min_shared``: weighted terms a post must share with a cluster to join it (one shared word is weak evidence).
     ``min_df``: posts a term must have been seen in before it carries weight. ``common_weight``: weight factor of
     everyday words and of bigrams holding a pronoun or auxiliary (``textfeat.COMMON_WORDS``,
     ``textfeat.FUNCTION_CHARS``); ``hashtag_weight``: of a whole ``#话题#`` tag. ``near_duplicates``: look up each
     post in an internal :class:`~monitor.analysis.dedup.NearDuplicateIndex` and put a near-duplicate in its
     original's cluster (turn it off when the caller runs its own index and passes ``duplicate_of``). The other
-    parameters bound the work per post and the memory (module docstring).
+    parameters bound the work per post and the memory (module docstring); ``df_slots`` is a power of two from 1024
+    to 2**24.
 
     The defaults were tuned on a six-topic Weibo gold set (``python bench/topics.py``) and checked against 2,000
     unrelated posts for over-merging.
@@ -136,13 +150,14 @@ class TopicClusterer:
                  merge_threshold: float = 0.15, min_shared: int = 2, min_df: int = 3, common_weight: float = 0.25,
                  hashtag_weight: float = 2.0, near_duplicates: bool = True, post_terms: int = 48,
                  probe_terms: int = 16, score_clusters: int = 8, centroid_terms: int = 96, posting_cap: int = 64,
-                 recent_posts: int = 2000, df_slots: int = 1 << 21) -> None:
+                 recent_posts: int = 2000, df_slots: int = 1 << 21, merge_terms: int = 48) -> None:
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
         if not 0.0 < threshold <= 1.0 or not merge_threshold > 0.0:
             raise ValueError("threshold must be in (0, 1] and merge_threshold positive")
-        if df_slots < 1024 or df_slots & (df_slots - 1):
-            raise ValueError("df_slots must be a power of two, at least 1024")
+        if df_slots < 1024 or df_slots > 1 << 24 or df_slots & (df_slots - 1):
+            # At most 2**24 slots: a slot is bits 40..63 of code * _MIX, the same in Python and in numpy's uint64.
+            raise ValueError("df_slots must be a power of two from 1024 to 2**24")
         self.window_seconds = float(window_seconds)
         self.threshold = float(threshold)
         self.merge_threshold = float(merge_threshold)
@@ -156,13 +171,18 @@ class TopicClusterer:
         self.centroid_terms = centroid_terms
         self.posting_cap = posting_cap
         self.recent_posts = recent_posts
+        self.merge_terms = merge_terms
         self._dedup = NearDuplicateIndex(self.window_seconds) if near_duplicates else None
         self._tau = self.window_seconds
         self._df = array("f", bytes(4 * df_slots))
         self._df_mask = df_slots - 1
+        self._df_np = np.frombuffer(self._df, dtype=np.float32)  # the same memory, for lookups of many terms at once
+        self._np_mask = np.uint64(df_slots - 1)
         self._docs = 0.0
         self._df_t: float | None = None  # df values and _docs are stored multiplied by _grow
         self._grow = 1.0
+        self._factors: dict[int, float] = {}
+        self._codes: dict[str, dict[int, str | None]] = {}  # cleaned text -> token_codes, the latest _CODES_KEPT
         self._clusters: dict[int, _Cluster] = {}
         self._index: dict[int, int | list[int]] = {}  # term -> cluster number, or several, latest last
         self._recent: deque[tuple[int, array]] = deque()
@@ -178,28 +198,39 @@ class TopicClusterer:
 
     # -- public API ---------------------------------------------------------------------------------------------
 
-    def add(self, post_id: str, text: str, ts: float, *, duplicate_of: str | None = None) -> str:
+    def add(self, post_id: str, text: str, ts: float, *, duplicate_of: str | None = None,
+            cleaned: str | None = None) -> str:
         """Assign a post to a cluster (a new one if none is similar enough) and return the cluster's id.
 
         ``duplicate_of``: the id of an earlier post this one nearly duplicates (from the caller's own
         :class:`~monitor.analysis.dedup.NearDuplicateIndex`); while that post is in the window, this one joins its
-        cluster.
+        cluster. ``cleaned``: ``textfeat.clean(text)`` when the caller has it already (it is not computed twice).
         """
         self.expire(ts)
         if self._dedup is not None:
-            match = self._dedup.add(post_id, text, ts)
+            match = self._dedup.add(post_id, text, ts, cleaned=cleaned)
             duplicate_of = duplicate_of or match
-        cleaned = clean(text)
-        terms = dict.fromkeys(tokens(cleaned, cleaned=True))
-        for tag in hashtags(text):
-            terms["#" + tag] = None
-        codes = {_term_code(t): t for t in terms}
-        self._count(codes)
+        if cleaned is None:
+            cleaned = clean(text)
+        codes = self._codes.get(cleaned)
+        if codes is None:
+            codes = token_codes(cleaned)
+            # Reposts and copies say the same thing within minutes: recent texts' terms are kept (first in, first out).
+            self._codes[cleaned] = codes
+            if len(self._codes) > _CODES_KEPT:
+                del self._codes[next(iter(self._codes))]
+        if "#" in text or "＃" in text:
+            codes = dict(codes)  # the kept terms are shared: tags go into a copy
+            for tag in hashtags(text):
+                codes[_term_code("#" + tag)] = "#" + tag
+        slots = self._count(codes)
         home = self._post_cluster.get(duplicate_of) if duplicate_of is not None else None
         target = self._follow(home) if home is not None else None
         if target is None:
-            df = self._dfs(codes)
-            target, sim = self._nearest(self._query(df), df, exclude=-1, bar=self.threshold)
+            inv = 1.0 / self._grow
+            df = dict(zip(codes, [self._df[i] * inv for i in slots], strict=True))
+            query, raw = self._query(df)
+            target, sim = self._nearest(query, df, exclude=-1, bar=self.threshold, raw=raw)
             if sim < self.threshold:
                 target = None
         cluster = self._new_cluster(ts) if target is None else self._clusters[target]
@@ -292,40 +323,54 @@ class TopicClusterer:
 
     # -- term statistics ----------------------------------------------------------------------------------------
 
-    def _count(self, codes: Iterable[int]) -> None:
-        """Count a post's terms into the decayed document frequencies (at the newest time seen)."""
+    def _count(self, codes: Iterable[int]) -> list[int]:
+        """Count a post's terms into the decayed document frequencies (at the newest time seen); their slots."""
         if self._df_t is None:
             self._df_t = self._now
         grow = math.exp(min((self._now - self._df_t) / self._tau, 700.0))
         if grow > 1e6:  # bring the stored counts back to scale before float32 runs out of precision
-            factor = 1.0 / grow
-            df = self._df
-            for i, v in enumerate(df):
-                if v:
-                    df[i] = v * factor
-            self._docs *= factor
+            # In place through the numpy view of the same memory: a Python loop over 2M slots took a third of a second.
+            self._df_np *= np.float32(1.0 / grow)
+            self._docs /= grow
             self._df_t = self._now
             grow = 1.0
         self._grow = grow
         df, mask = self._df, self._df_mask
-        for code in codes:
-            df[(code * _MIX >> 40) & mask] += grow
+        slots = [(code * _MIX >> 40) & mask for code in codes]
+        for i in slots:
+            df[i] += grow
         self._docs += grow
+        return slots
 
     def _dfs(self, codes: Iterable[int]) -> dict[int, float]:
         """Current (decayed) document frequency of each term."""
-        df, mask, inv = self._df, self._df_mask, 1.0 / self._grow
-        return {c: df[(c * _MIX >> 40) & mask] * inv for c in codes}
+        inv = 1.0 / self._grow
+        if not isinstance(codes, dict | array) or len(codes) < _NP_DFS:
+            df, mask = self._df, self._df_mask
+            return {c: df[(c * _MIX >> 40) & mask] * inv for c in codes}
+        # A centroid's hundred-odd terms: hashing and lookup in numpy, float64 products as in Python.
+        keys = list(codes)
+        slots = (np.array(keys, dtype=np.uint64) * _NP_MIX >> _NP_40) & self._np_mask
+        return dict(zip(keys, (self._df_np[slots].astype(np.float64) * inv).tolist(), strict=True))
 
     def _factor(self, code: int) -> float:
-        if code >= _TAG:
-            return self.hashtag_weight if code < _LATIN else 1.0
-        if code in _COMMON or code >> 21 in _FUNCTION or code & 0x1FFFFF in _FUNCTION:
-            return self.common_weight
-        return 1.0
+        """Weight factor of a term (everyday word, function-character bigram, tag); memoised, it is asked often."""
+        f = self._factors.get(code)
+        if f is None:
+            if code >= _TAG:
+                f = self.hashtag_weight if code < _LATIN else 1.0
+            elif code in _COMMON or code >> 21 in _FUNCTION or code & 0x1FFFFF in _FUNCTION:
+                f = self.common_weight
+            else:
+                f = 1.0
+            if len(self._factors) >= 1 << 20:  # bounded: the vocabulary of a long stream keeps growing
+                self._factors.clear()
+            self._factors[code] = f
+        return f
 
-    def _query(self, df: dict[int, float]) -> dict[int, float]:
-        """Unit vector of a post: IDF weights of its terms seen in ``min_df`` posts, cut to the ``post_terms`` best."""
+    def _query(self, df: dict[int, float]) -> tuple[dict[int, float], dict[int, float]]:
+        """Unit vector of a post: IDF weights of its terms seen in ``min_df`` posts, cut to the ``post_terms`` best;
+        and the same weights before normalising."""
         docs = self._docs / self._grow + 1.0
         floor = self.min_df - 0.5
         factor = self._factor
@@ -336,43 +381,62 @@ class TopicClusterer:
         if len(q) > self.post_terms:
             q = dict(heapq.nlargest(self.post_terms, q.items(), key=_second))
         norm = math.sqrt(sum(w * w for w in q.values()))
-        return {c: w / norm for c, w in q.items()} if norm else {}
+        return ({c: w / norm for c, w in q.items()}, q) if norm else ({}, {})
 
     def _centroid(self, cluster: _Cluster, min_df: int | None = None) -> dict[int, float]:
         """Centroid weights of a cluster's terms: ``p * log(p / p0)`` (module docstring)."""
+        return self._centroid_df(cluster, min_df)[0]
+
+    def _centroid_df(self, cluster: _Cluster,
+                     min_df: int | None = None) -> tuple[dict[int, float], dict[int, float]]:
+        """Centroid weights, and the document frequency of each weighted term (merge checks need both)."""
         counts = cluster.terms()
         docs = self._docs / self._grow + 1.0
         floor = (self.min_df if min_df is None else min_df) - 0.5
-        mass = cluster.mass
+        inv_mass = 1.0 / cluster.mass
         factor = self._factor
+        log = math.log
         out = {}
+        dfs = {}
         for code, d in self._dfs(counts).items():
             if d < floor:
                 continue
-            p = counts[code] / mass
+            p = counts[code] * inv_mass
             lift = p * docs / (d + 0.5)
             if lift > 1.0:
-                out[code] = p * math.log(lift) * factor(code)
-        return out
+                out[code] = p * log(lift) * factor(code)
+                dfs[code] = d
+        return out, dfs
 
     def _norm(self, cluster: _Cluster) -> float:
         """Centroid norm, recomputed when the cluster's mass has moved 10 % or the collection 5 % since."""
         docs = self._docs / self._grow
         if (cluster.norm_docs < 0 or abs(cluster.mass - cluster.norm_mass) > 0.1 * cluster.norm_mass
                 or abs(docs - cluster.norm_docs) > 0.05 * cluster.norm_docs):
-            cluster.norm = math.sqrt(sum(w * w for w in self._centroid(cluster).values()))
-            cluster.norm_docs = docs
-            cluster.norm_mass = cluster.mass
+            self._set_norm(cluster, math.sqrt(sum(w * w for w in self._centroid(cluster).values())))
         return cluster.norm
+
+    def _set_norm(self, cluster: _Cluster, norm: float) -> None:
+        cluster.norm = norm
+        cluster.norm_docs = self._docs / self._grow
+        cluster.norm_mass = cluster.mass
 
     # -- clusters -----------------------------------------------------------------------------------------------
 
-    def _nearest(self, query: dict[int, float], df: dict[int, float], exclude: int,
-                 bar: float) -> tuple[int | None, float]:
-        """The most similar live cluster to a unit query vector, probing the inverted index with its best terms."""
+    def _nearest(self, query: dict[int, float], df: dict[int, float], exclude: int, bar: float,
+                 raw: dict[int, float] | None = None) -> tuple[int | None, float]:
+        """The most similar live cluster to a unit query vector, probing the inverted index with its best terms.
+
+        A one-post cluster's centroid weight of a term is its IDF times its factor (``p = 1`` in
+        ``p * log(p / p0) * factor``), the same for every one-post cluster: it is computed once per query, and those
+        clusters are scored without a logarithm. ``raw``: these weights when the caller has them (a post's query
+        before normalising, ``_query``).
+        """
         if not query:
             return None, 0.0
         clusters, index = self._clusters, self._index
+        # Candidates: clusters holding the query's heaviest terms, ranked by those terms' weight times their share in
+        # the cluster (a one-post cluster holds each of its terms fully).
         partial: dict[int, float] = {}
         get = partial.get
         for code, w in heapq.nlargest(self.probe_terms, query.items(), key=_second):
@@ -381,28 +445,49 @@ class TopicClusterer:
                 continue
             for num in (posting,) if isinstance(posting, int) else posting:
                 cluster = clusters[num]
-                share = 1.0 if cluster.codes is not None else cluster.counts.get(code, 0.0) / cluster.mass
-                partial[num] = get(num, 0.0) + w * share
+                if cluster.codes is None:
+                    partial[num] = get(num, 0.0) + w * (cluster.counts.get(code, 0.0) / cluster.mass)
+                else:
+                    partial[num] = get(num, 0.0) + w
         partial.pop(exclude, None)
         if not partial:
             return None, 0.0
-        # Rank by the probe terms' share in each cluster; score the best few exactly.
+        # Rank by the probe terms' share in each cluster; score the best few exactly. Only the terms a cluster shares
+        # with the query count, and the query's terms all passed ``min_df`` (``_query``, ``_centroid``), so the
+        # shared terms are found by a set intersection in C and only they are weighed.
         docs = self._docs / self._grow + 1.0
-        floor = self.min_df - 0.5
         factor = self._factor
+        log = math.log
+        min_shared = self.min_shared
         best, best_sim = None, 0.0
         for num in heapq.nlargest(self.score_clusters, partial, key=partial.__getitem__):
             cluster = clusters[num]
             mass = cluster.mass
-            counts = cluster.counts if cluster.codes is None else dict.fromkeys(cluster.codes, mass)
-            parts = []
-            for c, w in query.items():
-                n = counts.get(c)
-                if n is not None and (d := df[c]) >= floor and (lift := n * docs / (mass * (d + 0.5))) > 1.0:
-                    parts.append(w * n / mass * math.log(lift) * factor(c))
-            if len(parts) < self.min_shared:
+            if cluster.codes is None:
+                counts = cluster.counts
+                shared = query.keys() & counts.keys()
+            else:  # a one-post cluster
+                if raw is None:  # only terms with a positive IDF weigh (lift > 1)
+                    raw = {c: idf * factor(c) for c in query if (idf := log(docs / (df[c] + 0.5))) > 0.0}
+                shared = raw.keys() & set(cluster.codes)
+                if len(shared) < min_shared:
+                    continue
+                dot = math.fsum(map(mul, map(query.__getitem__, shared), map(raw.__getitem__, shared)))
+                if (cluster.norm > 0.0 and dot / cluster.norm < 0.7 * max(bar, best_sim)) or not self._norm(cluster):
+                    continue
+                sim = dot / cluster.norm
+                if sim > best_sim + 1e-12 or (best is not None and abs(sim - best_sim) <= 1e-12 and num < best):
+                    best, best_sim = num, sim
                 continue
-            dot = sum(parts)
+            if len(shared) < min_shared:
+                continue
+            parts = []
+            for c in shared:
+                if (lift := (n := counts[c]) * docs / (mass * (df[c] + 0.5))) > 1.0:
+                    parts.append(query[c] * n / mass * log(lift) * factor(c))
+            if len(parts) < min_shared:
+                continue
+            dot = math.fsum(parts)  # exactly rounded: the same whatever order the set gave the terms in
             # A stale norm is refreshed only when the similarity it gives is near the bar: norms drift slowly.
             if (cluster.norm > 0.0 and dot / cluster.norm < 0.7 * max(bar, best_sim)) or not self._norm(cluster):
                 continue
@@ -417,14 +502,15 @@ class TopicClusterer:
         self._next += 1
         return cluster
 
-    def _join(self, cluster: _Cluster, post_id: str, ts: float, codes: dict[int, str], cleaned: str) -> None:
+    def _join(self, cluster: _Cluster, post_id: str, ts: float, codes: dict[int, str | None],
+              cleaned: str) -> None:
         if not cluster.members:  # a new cluster: its post's terms, compactly
             cluster.codes = array("q", codes)
             cluster.mass = 1.0
         else:
             self._add_counts(cluster, dict.fromkeys(codes, 1.0), ts)
         for code, term in codes.items():
-            if code >= _TAG:
+            if code >= _TAG and term:  # a word or tag; a CJK bigram's code holds its characters
                 cluster.names[code] = term[1:] if code < _LATIN else term
         cluster.members.append((post_id, ts))
         if len(cluster.samples) < _SAMPLES:
@@ -435,16 +521,16 @@ class TopicClusterer:
         self._order.append((ts, cluster.num))
         # Index every term of the post; terms of the latest ``recent_posts`` posts stay, older ones only once another
         # post has used them. A posting keeps the ``posting_cap`` clusters that used the term last.
-        kept = cluster.terms() if cluster.codes is None else None
-        for code in codes:
-            if kept is None or code in kept:  # else pruned away at once
-                self._post(code, cluster.num)
+        if cluster.codes is None:
+            self._post_all(cluster.counts.keys() & codes.keys(), cluster.num)  # others were pruned away at once
+        else:
+            self._post_all(codes, cluster.num)
         self._recent.append((cluster.num, array("q", codes)))
         if len(self._recent) > self.recent_posts:
             old, old_codes = self._recent.popleft()
-            for code, d in self._dfs(old_codes).items():
-                if d < 1.5:
-                    self._unpost(code, old)
+            # A cluster that is gone (expired or absorbed) took its index entries with it: nothing to look up.
+            if old in self._clusters:
+                self._unpost_all([code for code, d in self._dfs(old_codes).items() if d < 1.5], old)
 
     def _post(self, code: int, num: int) -> None:
         index = self._index
@@ -460,6 +546,32 @@ class TopicClusterer:
             posting.append(num)
             if len(posting) > self.posting_cap:
                 del posting[0]
+
+    def _post_all(self, codes: Iterable[int], num: int) -> None:
+        """:meth:`_post` for many terms: those in no posting yet (most terms of a new post) in one dict update."""
+        index = self._index
+        add = dict.fromkeys(codes, num)
+        for code in index.keys() & add.keys():
+            del add[code]
+            posting = index[code]
+            # Already the latest user of the term (a post joining a cluster that holds its words): nothing to do.
+            if posting == num or (not isinstance(posting, int) and posting[-1] == num):
+                continue
+            self._post(code, num)
+        index.update(add)
+
+    def _unpost_all(self, codes: Iterable[int], num: int) -> None:
+        """:meth:`_unpost` for many terms."""
+        index = self._index
+        for code in index.keys() & codes:
+            posting = index[code]
+            if isinstance(posting, int):
+                if posting == num:
+                    del index[code]
+            elif num in posting:
+                posting.remove(num)
+                if len(posting) == 1:
+                    index[code] = posting[0]
 
     def _unpost(self, code: int, num: int) -> None:
         index = self._index
@@ -494,21 +606,32 @@ class TopicClusterer:
 
     def _prune(self, cluster: _Cluster) -> None:
         """Keep the ``centroid_terms`` terms with the most members (ties: the rarer term)."""
-        df = self._dfs(cluster.counts)
-        ranked = sorted(cluster.counts.items(), key=lambda kv: (-kv[1], df[kv[0]], kv[0]))
-        cluster.counts = dict(ranked[: self.centroid_terms])
-        for code, _ in ranked[self.centroid_terms:]:
-            self._unpost(code, cluster.num)
+        counts = cluster.counts
+        df = self._dfs(counts)
+        # Plain tuples compared in C: a key function per term was most of the cost.
+        ranked = sorted(zip(map(neg, counts.values()), map(df.__getitem__, counts), counts, strict=True))
+        keep = self.centroid_terms
+        cluster.counts = {code: -n for n, _, code in ranked[:keep]}
+        gone = [code for _, _, code in ranked[keep:]]
+        self._unpost_all(gone, cluster.num)
+        for code in gone:
             cluster.names.pop(code, None)
         cluster.norm_docs = -1.0
 
     def _merge_neighbours(self, cluster: _Cluster) -> _Cluster:
         while True:
-            norm = self._norm(cluster)
+            # One centroid computation gives the query, its document frequencies and a fresh norm.
+            weights, dfs = self._centroid_df(cluster)
+            norm = math.sqrt(sum(w * w for w in weights.values()))
+            self._set_norm(cluster, norm)
             if not norm:
                 return cluster
-            query = {c: w / norm for c, w in self._centroid(cluster).items()}
-            other, sim = self._nearest(query, self._dfs(query), exclude=cluster.num, bar=self.merge_threshold)
+            # The query is the centroid's ``merge_terms`` heaviest terms (still divided by the full norm): they hold
+            # most of its weight, and scoring a neighbour on a hundred-odd shared terms cost more than the posts did.
+            top = heapq.nlargest(self.merge_terms, weights.items(), key=_second) \
+                if len(weights) > self.merge_terms else weights.items()
+            query = {c: w / norm for c, w in top}
+            other, sim = self._nearest(query, dfs, exclude=cluster.num, bar=self.merge_threshold)
             if other is None or sim < self.merge_threshold:
                 return cluster
             a, b = self._clusters[other], cluster
@@ -524,10 +647,8 @@ class TopicClusterer:
         keep.names.update(gone.names)
         keep.members = sorted(keep.members + gone.members, key=lambda m: m[1])
         keep.samples = (keep.samples + gone.samples)[:_SAMPLES]
-        for code in gone_terms:
-            self._unpost(code, gone.num)
-            if code in keep.counts:
-                self._post(code, keep.num)
+        self._unpost_all(gone_terms, gone.num)
+        self._post_all(keep.counts.keys() & gone_terms.keys(), keep.num)
         gone.codes, gone.counts = None, {}
         moved = [gone.num, *self._absorbed.pop(gone.num, [])]
         until = max((m[1] for m in gone.members), default=self._now)
@@ -541,8 +662,7 @@ class TopicClusterer:
 
     def _drop(self, cluster: _Cluster) -> None:
         """Forget a cluster: its index entries, and the ids of clusters it had absorbed."""
-        for code in cluster.terms():
-            self._unpost(code, cluster.num)
+        self._unpost_all(cluster.terms() if cluster.codes is None else cluster.codes, cluster.num)
         del self._clusters[cluster.num]
         for num in self._absorbed.pop(cluster.num, []):
             self._alias.pop(num, None)
@@ -564,7 +684,7 @@ class TopicClusterer:
         for pid, ts, text in cluster.samples:
             if ts < cutoff:
                 continue
-            codes = {_term_code(t) for t in tokens(text, cleaned=True)}
+            codes = set(token_codes(text))
             sim = sum(weights.get(c, 0.0) for c in codes) / math.sqrt(len(codes) or 1)
             if sim > best_sim:
                 best, best_sim = pid, sim

@@ -9,6 +9,13 @@ candidate is then checked with the Jaccard similarity of the stored bigram hashe
 not precision. Posts shorter than ``min_chars`` word characters after cleaning are matched only when identical after
 cleaning.
 
+Exact copies. Reposts, cross-posts and copy-paste campaigns repeat a text exactly (after cleaning): a quarter or
+more of a busy stream. A long text is remembered by a 64-bit digest of its cleaned characters together with its
+first filed post and that post's answer; an exact copy gets the same answer (the earliest near-duplicate still in
+the window) without a sketch or a bucket lookup, and is kept for the window without being filed. When the filed
+copy leaves the window, the oldest copy left is filed in its place (with the same sketch), so later copies and
+edited copies still find one; an answer that has left the window is looked up afresh.
+
 Memory. Buckets live in one open-addressing table of two flat arrays (a 32-bit key and a 32-bit post number per
 slot) rather than a dict of lists, and a post keeps only its bucket keys and 16-bit bigram hashes; a bucket holds
 at most ``bucket_cap`` posts (a campaign of ten thousand copies is represented by its earliest ones). About 0.6 KB
@@ -23,16 +30,19 @@ stream gives the same answers in every process.
 from __future__ import annotations
 
 import random
+import sys
 from array import array
 from dataclasses import dataclass
-from itertools import repeat
+from hashlib import blake2b
+from typing import Any
 
 from monitor.analysis.textfeat import clean, meaningful_length, shingles
 
 __all__ = ["DuplicateMatch", "NearDuplicateIndex", "jaccard"]
 
 _EMPTY, _TOMBSTONE = 0, 1
-_TWO, _LOW32 = 2, 0xFFFFFFFF
+_TWO, _LOW32, _LOW16 = 2, 0xFFFFFFFF, 0xFFFF
+_LITTLE = sys.byteorder == "little"
 
 
 def jaccard(a: str, b: str) -> float:
@@ -171,6 +181,10 @@ class NearDuplicateIndex:
         # it is filed under (0 = not filed) followed by its 16-bit bigram hashes; for a short text, the text, or
         # None when it was not filed.
         self._entries: dict[int, tuple[str, float, array | str | None]] = {}
+        # Long texts by a digest of their cleaned characters: [post number of the filed copy, post number of its
+        # earliest near-duplicate (-1: none, -2: not known), their similarity, unfiled copies since, oldest first].
+        self._copies: dict[int, list[Any]] = {}
+        self._first: dict[int, int] = {}  # post number of a filed copy -> its text's digest, for when it leaves
         self._seq = 0
         self._oldest = 0
         self._now = float("-inf")
@@ -184,30 +198,63 @@ class NearDuplicateIndex:
         """The newest timestamp seen so far (``-inf`` before the first)."""
         return self._now
 
-    def add(self, post_id: str, text: str, ts: float) -> str | None:
-        """Record a post; return the id of the earliest near-duplicate still in the window, or None."""
-        match = self.add_match(post_id, text, ts)
+    def add(self, post_id: str, text: str, ts: float, *, cleaned: str | None = None) -> str | None:
+        """Record a post; return the id of the earliest near-duplicate still in the window, or None.
+
+        ``cleaned``: ``textfeat.clean(text)`` when the caller has it already (the analysis stage cleans each post
+        once for every stage).
+        """
+        match = self.add_match(post_id, text, ts, cleaned=cleaned)
         return match.post_id if match else None
 
-    def add_match(self, post_id: str, text: str, ts: float) -> DuplicateMatch | None:
+    def add_match(self, post_id: str, text: str, ts: float, *, cleaned: str | None = None) -> DuplicateMatch | None:
         """Like :meth:`add`, with the similarity and timestamp of the match."""
         self.evict(ts)
-        cleaned = clean(text)
+        if cleaned is None:
+            cleaned = clean(text)
         if meaningful_length(cleaned) < self.min_chars:
             return self._add_short(post_id, cleaned.replace(" ", ""), ts)
+        # A 64-bit digest of the text stands for it (a third of the memory of the text itself; a collision between
+        # two texts in a window has odds of about 1e-9 in a century of 100k-post days), fixed in every process.
+        flat = int.from_bytes(blake2b(cleaned.replace(" ", "").encode(), digest_size=8).digest(), "little")
+        keep = ts >= self._now - self.window_seconds  # a post already outside the window is checked, not kept
+        copy = self._copies.get(flat)
+        if copy is not None:
+            # An exact copy of a long text in the window (reposts, cross-posts, copy-paste campaigns) gets its first
+            # copy's answer without a sketch: the earliest near-duplicate of the first copy when that is still in the
+            # window, else the first copy. It is recorded for the window, not filed.
+            match = self._copy_match(post_id, copy)
+            if match is not None:
+                if keep:
+                    seq = self._take_seq()
+                    self._entries[seq] = (post_id, ts, None)
+                    copy[3].append(seq)
+                return match
         hashes, keys = self._sketch(cleaned)
         found = self._candidates(keys)
-        match = self._verify(post_id, hashes, found)
-        if ts >= self._now - self.window_seconds:  # a post already outside the window is checked, not kept
+        hit = self._verify(post_id, hashes, found)
+        match = None if hit is None else hit[1]
+        if keep:
             seq = self._take_seq()
-            data = array("H")
+            if copy is not None:  # its filed copy is in the window (copies' answer unknown, or gone): now known
+                copy[1], copy[2] = (-1, 1.0) if hit is None else (hit[0], hit[1].similarity)
+                self._entries[seq] = (post_id, ts, None)
+                copy[3].append(seq)
+                return match
+            self._copies[flat] = [seq, -1, 1.0, []] if hit is None else [seq, hit[0], hit[1].similarity, []]
+            self._first[seq] = flat
+            put, cap = self._buckets.put, self.bucket_cap
+            full = False
             for band, key in enumerate(keys):
-                if len(found[band]) < self.bucket_cap:
-                    self._buckets.put(key, seq)
+                if len(found[band]) < cap:
+                    put(key, seq)
                 else:
-                    key = 0
-                data.append(key & 0xFFFF)
-                data.append(key >> 16)
+                    full = True
+            if full:  # a key not filed under is stored as 0
+                keys = array("I", [0 if len(f) >= cap else k for k, f in zip(keys, found, strict=True)])
+            # Each 32-bit key as its low and high 16-bit halves, as its bytes give them on a little-endian machine.
+            data = array("H", keys.tobytes()) if _LITTLE else array("H", [h for k in keys for h in (k & 0xFFFF,
+                                                                                                    k >> 16)])
             data.extend(hashes)
             self._entries[seq] = (post_id, ts, data)
         return match
@@ -220,7 +267,8 @@ class NearDuplicateIndex:
         if meaningful_length(cleaned) < self.min_chars:
             return self._best(None, self._exact.get(cleaned.replace(" ", ""), []), 1.0)
         hashes, keys = self._sketch(cleaned)
-        return self._verify(None, hashes, self._candidates(keys))
+        hit = self._verify(None, hashes, self._candidates(keys))
+        return None if hit is None else hit[1]
 
     def evict(self, now: float) -> int:
         """Advance the window to ``now`` (never backwards) and drop posts older than it; return how many went.
@@ -247,6 +295,9 @@ class NearDuplicateIndex:
                     if not posts:
                         del self._exact[data]
                 elif data is not None:
+                    flat = self._first.pop(seq, None)
+                    if flat is not None and (copy := self._copies.get(flat)) is not None and copy[0] == seq:
+                        self._promote(flat, copy, data)
                     for band in range(self.bands):
                         key = data[2 * band] | data[2 * band + 1] << 16
                         if key:
@@ -286,23 +337,60 @@ class NearDuplicateIndex:
         desc = sorted(full, reverse=True)
         bins = self._bins
         # One-permutation MinHash: the bin from the hash, the smallest hash within each bin (later writes win).
-        # Python never returns -1 as a hash, so it marks an empty bin.
         smallest = dict(zip(map(bins.__rmod__, desc), desc, strict=True))
-        sig = list(map(smallest.get, range(bins), repeat(-1)))
         if len(smallest) < bins:  # optimal densification: an empty bin copies the first filled bin of its sequence
-            probes = self._probes
-            sig = [v if v != -1 else next(sig[j] for j in probes[i] if sig[j] != -1) for i, v in enumerate(sig)]
+            # (most posts are short enough to leave a few bins empty; ``filter`` walks the sequence in C)
+            filled, probes = smallest.__contains__, self._probes
+            sig = [smallest[i if filled(i) else next(filter(filled, probes[i]))] for i in range(bins)]
+        else:
+            sig = list(map(smallest.__getitem__, range(bins)))
         r = self.rows
         # Tuple hashes of ints are the same in every process; fold to 32 bits and keep clear of _EMPTY/_TOMBSTONE.
         bands = map(hash, zip(range(self.bands), *(sig[i::r] for i in range(r)), strict=True))
         keys = array("I", map(_TWO.__or__, map(_LOW32.__and__, bands)))
-        return array("H", {h & 0xFFFF for h in full}), keys
+        return array("H", set(map(_LOW16.__and__, full))), keys
 
     def _candidates(self, keys: array) -> list[list[int]]:
         get, cap = self._buckets.get, self.bucket_cap
         return [get(key, cap) for key in keys]
 
-    def _verify(self, post_id: str | None, hashes: array, found: list[list[int]]) -> DuplicateMatch | None:
+    def _promote(self, flat: int, copy: list[Any], data: array) -> None:
+        """The filed first copy of a text leaves: its oldest unfiled copy left in the window is filed in its place
+        (same sketch), so near-duplicates arriving later still find one; with none left the text is forgotten."""
+        later: list[int] = copy[3]
+        while later:
+            seq = later.pop(0)
+            entry = self._entries.get(seq)
+            if entry is None:
+                continue
+            for band in range(self.bands):
+                key = data[2 * band] | data[2 * band + 1] << 16
+                if key:
+                    self._buckets.put(key, seq)
+            self._entries[seq] = (entry[0], entry[1], data)
+            self._first[seq] = flat
+            copy[0], copy[1] = seq, -2
+            return
+        del self._copies[flat]
+
+    def _copy_match(self, post_id: str, copy: list[Any]) -> DuplicateMatch | None:
+        """The answer for an exact copy of a filed text (``_copies`` entry), or None to look it up afresh."""
+        first, prior, sim, _ = copy
+        cutoff = self._now - self.window_seconds
+        if prior == -2:  # a promoted copy (see evict): its earliest near-duplicate is not known
+            return None
+        if prior >= 0:
+            entry = self._entries.get(prior)
+            if entry is None or entry[1] < cutoff or entry[0] == post_id:
+                return None  # the first copy's duplicate has gone: a post after it may now be the earliest
+            return DuplicateMatch(entry[0], sim, entry[1])
+        entry = self._entries.get(first)
+        if entry is None or entry[1] < cutoff or entry[0] == post_id:
+            return None
+        return DuplicateMatch(entry[0], 1.0, entry[1])
+
+    def _verify(self, post_id: str | None, hashes: array,
+                found: list[list[int]]) -> tuple[int, DuplicateMatch] | None:
         seqs = {s for band in found for s in band}
         if not seqs:
             return None
@@ -323,7 +411,7 @@ class NearDuplicateIndex:
             inter = len(mine.intersection(theirs))
             sim = inter / (n + m - inter)
             if sim >= self.threshold:
-                return DuplicateMatch(other_id, round(sim, 4), ts)
+                return seq, DuplicateMatch(other_id, round(sim, 4), ts)
         return None
 
     def _best(self, post_id: str | None, seqs: list[int], sim: float) -> DuplicateMatch | None:

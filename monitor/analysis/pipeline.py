@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monitor.analysis.surge import DetectionConfig, Event, Signal, SurgeDetector, find_cues
+from monitor.analysis.textfeat import clean
 from monitor.analysis.watch import WatchConfig, WatchMatcher
+from monitor.normalize import followers_of
 
 if TYPE_CHECKING:
     from monitor.analysis.sentiment import SentimentBackend
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 #: The watch every post counts for when no ``watches:`` are configured.
 ALL_POSTS = "*"
+_CATEGORIES_KEPT = 4096
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Analyzer:
         self._cues = tuple(self.detection.cues)
         self._post_topics: dict[str, str] = {}  # recent post uid -> its topic key, for incident grouping
         self._post_watches: dict[str, tuple[str, ...]] = {}
+        self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
 
     def process(self, posts: Sequence[Post]) -> tuple[list[Annotation], list[Signal]]:
         """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
@@ -86,11 +91,12 @@ class Analyzer:
             label = self._label(neg)
             watches = tuple(self.matcher.match(f"{post.title} {post.text}", post.source)) if self.matcher.names \
                 else (ALL_POSTS,)
-            dup_of = self.duplicates.add(post.uid, text, ts)
-            topic = self.topics.add(post.uid, text, ts, duplicate_of=dup_of)
+            cleaned = clean(text)  # once, for both the duplicate index and the topics
+            dup_of = self.duplicates.add(post.uid, text, ts, cleaned=cleaned)
+            topic = self.topics.add(post.uid, text, ts, duplicate_of=dup_of, cleaned=cleaned)
             # A surge counts clearly negative posts only: the model leans negative on plain statements and news.
             counts = neg >= self.detection.negative_threshold
-            category = self.categories.classify(text).category if label == "negative" else None
+            category = self._category(text) if label == "negative" else None
             cues = find_cues(text, self._cues) if counts else ()
             notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues))
             self._post_topics[post.uid] = f"topic:{topic}"
@@ -103,12 +109,22 @@ class Analyzer:
             keys = (*(f"watch:{w}" for w in watches), f"topic:{topic}")
             engagement = (post.reposts or 0) + (post.comments or 0)
             signals += self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
-                                               counts, keys, engagement, cues))
+                                               counts, keys, engagement, cues, followers_of(post.extra) or 0))
         if len(self._post_topics) > 200_000:  # only posts inside the detection window are asked about
             for uid in list(self._post_topics)[:100_000]:
                 del self._post_topics[uid]
                 self._post_watches.pop(uid, None)
         return notes, signals
+
+    def _category(self, text: str) -> str | None:
+        """The complaint category of a text; the latest texts' are kept, since reposts repeat a text many times."""
+        kept = self._categories
+        category = kept.get(text, _UNKNOWN)
+        if category is _UNKNOWN:
+            category = kept[text] = self.categories.classify(text).category
+            if len(kept) > _CATEGORIES_KEPT:
+                del kept[next(iter(kept))]
+        return category  # type: ignore[return-value]
 
     def topic_of(self, uid: str) -> str | None:
         """The topic key (``topic:ID``) a recent post was counted under by the surge detector."""

@@ -6,14 +6,11 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, NoReturn
+from typing import IO
 
 import click
 
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
+from monitor.cli_common import _fail
 
 
 def _quiet_stdout() -> None:

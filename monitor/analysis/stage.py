@@ -9,14 +9,20 @@ surge in progress when the daemon restarted is not forgotten.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from alerts.incidents import Change, IncidentTracker
+from alerts.notify import Notifier
 from monitor.analysis.pipeline import ALL_POSTS, Analyzer
 from monitor.config import Config
 from monitor.db.store import Store
 from monitor.logs import event
+from monitor.metrics import record_incident_opened
 from monitor.normalize import Post
 
 log = logging.getLogger("monitor.analysis")
@@ -33,9 +39,20 @@ class AnalysisStage:
         self.store = store
         self.analyzer = Analyzer(config.watches, config.detection, config.analysis)
         self._authors: dict[str, tuple[str, str]] = {}
+        self._categories: dict[str, str | None] = {}
+        self.notifier = Notifier(config)
+        self.queue: Any = None  # the complaint queue (alerts.queue.TicketQueue) when queue.enabled
+        self.configure_alerts(config)
         self.tracker = IncidentTracker(self._authors.get, self.analyzer.topic_label,
                                        post_topic=self.analyzer.topic_of,
                                        post_watches=self.analyzer.watches_of)
+
+    def configure_alerts(self, config: Config) -> None:
+        """Take new notification and queue settings (a config reload that left the analysis alone)."""
+        from alerts.queue import TicketQueue
+
+        self.notifier = Notifier(config)
+        self.queue = TicketQueue(self.store.engine, config) if config.queue.enabled else None
 
     def start(self, now: datetime) -> int:
         """Seed baselines, restore open incidents, refill the window, analyse posts left unanalysed; returns how
@@ -71,19 +88,39 @@ class AnalysisStage:
             return []
         self._remember(posts)
         notes, signals = self.analyzer.process(posts)
+        for n in notes:
+            self._categories[n.uid] = n.category
         changes = self.tracker.apply(signals)
-        self.store.save_analysis(notes, changes, now)
+        categories = {ch.incident.id: self._category(ch.incident.post_ids) for ch in changes}
+
+        def then(conn: Connection, incident_ids: list[int]) -> None:
+            # Same transaction as the incident rows: tickets and messages commit with the change that caused them.
+            if self.queue is not None:
+                for ch in changes:
+                    self.queue.handle_change(conn, ch, now)
+                self.queue.open_for_posts(conn, posts, notes, now)
+            for incident_id in incident_ids:
+                self.notifier.on_incident(conn, incident_id, now)
+
+        self.store.save_analysis(notes, changes, now, categories=categories, then=then)
         ended = self.analyzer.detector.expire(self.analyzer.stream_time)
         quiet = self.tracker.close_keys(ended)
         self.store.mark_quiet([i.id for i in quiet], now)
         for ch in changes:
             if ch.opened or ch.escalated:
                 inc = ch.incident
+                if ch.opened:
+                    record_incident_opened(inc.severity)
                 event(log, "incident.opened" if ch.opened else "incident.escalated", logging.WARNING,
                       id=inc.id, severity=inc.severity, title=inc.title, posts=len(inc.post_ids),
                       authors=len(inc.authors), score=inc.score)
         self._forget(now)
         return changes
+
+    def _category(self, post_ids: dict[str, str]) -> str | None:
+        """The incident's complaint category: the most common one among its posts."""
+        counts = Counter(c for pid in post_ids if (c := self._categories.get(pid)))
+        return counts.most_common(1)[0][0] if counts else None
 
     def _remember(self, posts: Sequence[Post]) -> None:
         for p in posts:
@@ -96,3 +133,4 @@ class AnalysisStage:
             for pid in list(self._authors):
                 if pid not in keep:
                     del self._authors[pid]
+                    self._categories.pop(pid, None)

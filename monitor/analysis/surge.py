@@ -74,6 +74,20 @@ class Event:
     keys: tuple[str, ...]
     engagement: int = 0
     cues: tuple[str, ...] = ()
+    followers: int = 0  # the author's following, where the source tells it (Weibo's user.followers_count)
+
+
+#: Followers from which one voice carries more weight, in severity levels: a grievance repeated by an account with
+#: 500k followers reaches more people than the whole rest of the window. Used for surges here (grades up, never
+#: opens) and for single complaint-portal tickets (alerts/profiles.py).
+REACH_LEVELS = ((500_000, 2), (100_000, 1))
+#: Score one reach level adds to a surge (about one severity threshold's step).
+REACH_POINTS = 2.0
+
+
+def reach_levels(followers: int | None) -> int:
+    """Severity levels an author's following is worth (0, 1 or 2)."""
+    return next((levels for floor, levels in REACH_LEVELS if (followers or 0) >= floor), 0)
 
 
 @dataclass(frozen=True)
@@ -320,6 +334,14 @@ class SurgeDetector:
                 severity = name
         if severity is None:
             return self._cool(win, ts)
+        # Reach grades a surge that stands on its own; a single big account never opens one.
+        reach = max((e.followers for e in win.items if e.negative), default=0)
+        bump = REACH_POINTS * reach_levels(reach)
+        if bump:
+            score += bump
+            for name in SEVERITIES:
+                if score >= cfg.thresholds[name]:
+                    severity = name
         win.last_hot = ts
         rank = SEVERITIES.index(severity)
         first = win.severity is None
@@ -345,6 +367,8 @@ class SurgeDetector:
             reasons.append(Reason("cues", (("posts", cue_posts), ("words", top))))
         if win.engagement >= 100:
             reasons.append(Reason("engagement", (("engagement", win.engagement),)))
+        if bump:
+            reasons.append(Reason("reach", (("followers", reach),)))
         neg_ids = tuple(e.post_id for e in win.items if e.negative)
         return Signal(key=key, at=ts, severity=win.severity or severity, score=round(score, 2),
                       negatives=win.negatives, authors=authors, posts=posts, sources=sources,
@@ -383,6 +407,7 @@ def render_reason(reason: Reason, lang: str = "zh") -> str:
             "spread": "跨平台：{sources}",
             "cues": "{posts} 条提及集体维权信号（{words}）",
             "engagement": "转发评论合计 {engagement}",
+            "reach": "含大V发声：粉丝 {followers:,}",
         }
     else:
         texts = {
@@ -392,6 +417,7 @@ def render_reason(reason: Reason, lang: str = "zh") -> str:
             "spread": "across sources: {sources}",
             "cues": "{posts} mention collective action ({words})",
             "engagement": "{engagement} reposts and comments",
+            "reach": "an author with {followers:,} followers among them",
         }
     return texts.get(reason.code, reason.code).format(**v)
 

@@ -20,22 +20,27 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import filterfalse, pairwise
-from operator import add
+import zlib
+from itertools import filterfalse, pairwise, repeat
+from operator import add, lshift, or_
 
 __all__ = [
     "COMMON_WORDS",
     "FILLER_PHRASES",
     "FUNCTION_CHARS",
+    "LATIN_FLAG",
     "SHORT_OWN_WORDS",
     "STOP_CHARS",
     "STOP_WORDS",
+    "TAG_FLAG",
     "clean",
     "hashtags",
     "meaningful_length",
     "own_words",
     "shingles",
     "split_repost",
+    "term_code",
+    "token_codes",
     "tokens",
 ]
 
@@ -215,6 +220,44 @@ def tokens(text: str, *, cleaned: bool = False) -> list[str]:
             else:
                 out.append(run)
     return list(filterfalse(STOP_WORDS.__contains__, out))
+
+
+#: Flag bits of :func:`term_code` for a latin/number word and for a ``#话题#`` tag (CJK bigrams stay below both).
+LATIN_FLAG = 1 << 62
+TAG_FLAG = 1 << 61
+
+
+def term_code(term: str) -> int:
+    """An integer for a term: a CJK bigram ``ab`` is ``ord(a) << 21 | ord(b)``; another word, and a tag written
+    ``#tag``, the CRC-32 of its UTF-8 with :data:`LATIN_FLAG` (:data:`TAG_FLAG` for a tag)."""
+    if term[0] == "#":
+        return TAG_FLAG | zlib.crc32(term.encode())
+    if len(term) == 2 and term[0] >= "\u3400":
+        return ord(term[0]) << 21 | ord(term[1])
+    return LATIN_FLAG | zlib.crc32(term.encode())
+
+
+_STOP_CODES = frozenset(map(term_code, STOP_WORDS))
+
+
+def token_codes(cleaned: str) -> dict[int, str | None]:
+    """The distinct :func:`tokens` of cleaned text as :func:`term_code` integers, in order of first occurrence.
+
+    A latin word maps to its text (labels need it back), a CJK bigram to None: its code holds its characters. Same
+    result as coding ``tokens(cleaned, cleaned=True)``, about three times faster, because CJK bigram codes are built
+    from the code points without making a string per bigram (most of a post's terms are bigrams).
+    """
+    out: dict[int, str | None] = {}
+    for run in _RUNS.findall(cleaned):
+        if len(run) > 1:
+            if _CJK_CHAR.match(run):
+                points = list(map(ord, run))
+                out.update(dict.fromkeys(map(or_, map(lshift, points, repeat(21)), points[1:])))
+            elif run not in STOP_WORDS:
+                out.setdefault(term_code(run), run)
+    for code in _STOP_CODES.intersection(out):
+        del out[code]
+    return out
 
 
 def shingles(cleaned: str) -> list[int]:
