@@ -21,6 +21,7 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""  # a POST's body (empty for GET)
 
 
 @dataclass
@@ -55,7 +56,14 @@ class LoopbackServer:
                 pass
 
             def do_GET(self) -> None:
-                req = Request("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+                self._serve("GET", b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._serve("POST", self.rfile.read(length) if length else b"")
+
+            def _serve(self, method: str, body: bytes) -> None:
+                req = Request(method, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.requests.append(req)
                     route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])

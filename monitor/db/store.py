@@ -5,7 +5,7 @@ Synchronous on purpose: the daemon calls it from one worker thread, which also s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -211,12 +211,22 @@ class Store:
             return conn.execute(source_runs.delete().where(source_runs.c.started_at < older_than)).rowcount or 0
 
     # -- analysis and incidents ------------------------------------------------------------------------------
-    def save_analysis(self, notes: Sequence[Annotation], changes: Sequence[Change], now: datetime) -> None:
-        """Store posts' annotations and the incident changes they caused, in one transaction."""
+    def save_analysis(self, notes: Sequence[Annotation], changes: Sequence[Change], now: datetime, *,
+                      categories: dict[int, str | None] | None = None,
+                      then: Callable[[Connection, list[int]], None] | None = None) -> None:
+        """Store posts' annotations and the incident changes they caused, in one transaction.
+
+        ``categories``: each changed incident's complaint category. ``then(conn, incident_ids)`` runs inside the
+        same transaction after the writes: the notifier and the queue put their rows there, so an incident change
+        and the messages and tickets it causes commit together or not at all.
+        """
         from monitor.analysis.surge import from_epoch
 
         with self._begin() as conn:
             ids = {r.name: r.id for r in conn.execute(select(sources.c.id, sources.c.name))}
+            if conn.dialect.name == "sqlite":
+                _annotate_sqlite(conn, ids, notes, now)
+                notes = ()
             rows = []
             for n in notes:
                 source, native = n.uid.split(":", 1)
@@ -236,15 +246,20 @@ class Store:
             seen: set[int] = set()
             for ch in changes:
                 inc = ch.incident
-                values = {"updated_at": from_epoch(inc.updated_at), "status": inc.status, "severity": inc.severity,
+                values = {"updated_at": from_epoch(inc.updated_at), "severity": inc.severity,
                           "score": inc.score, "title": inc.title, "keys": list(inc.keys),
                           "keywords": list(inc.keywords), "sources": sorted(inc.sources),
                           "authors": len(inc.authors), "posts": len(inc.post_ids),
                           "reasons": [[r.code, [list(v) for v in r.values]] for r in inc.reasons],
-                          "representative": inc.representative}
+                          "representative": inc.representative, "watches": list(inc.watch_names)}
+                if categories and inc.id in categories:
+                    values["category"] = categories[inc.id]
                 if ch.opened and inc.id not in seen:
-                    conn.execute(incidents.insert().values(id=inc.id, opened_at=from_epoch(inc.opened_at), **values))
+                    conn.execute(incidents.insert().values(id=inc.id, opened_at=from_epoch(inc.opened_at),
+                                                           status=inc.status, **values))
                 else:
+                    # The status is the team's once the incident exists (acknowledged or resolved by a person);
+                    # only ``quiet`` comes from the detector, through mark_quiet.
                     conn.execute(update(incidents).where(incidents.c.id == inc.id).values(**values))
                 seen.add(inc.id)
                 if ch.new_posts:
@@ -257,6 +272,8 @@ class Store:
                     incident_id=inc.id, at=from_epoch(sig.at), key=sig.key[:128], severity=sig.severity,
                     score=sig.score, negatives=sig.negatives, authors=sig.authors, posts=sig.posts,
                     expected=sig.expected))
+            if then is not None:
+                then(conn, list(dict.fromkeys(ch.incident.id for ch in changes)))
 
     def mark_quiet(self, incident_ids: Sequence[int], now: datetime) -> None:
         """Incidents whose surge is over (the team still resolves them)."""
@@ -359,6 +376,26 @@ class Store:
             raise StorageError(f"cannot open the database ({exc.orig}); check database.url and that it is up") from exc
 
 
+def posts_by_uid(conn: Connection, uids: Sequence[str], *columns: Any) -> list[Any]:
+    """The stored posts with these ids (``source:native_id``), in no particular order: each row has ``columns``
+    (default: every column of posts) plus ``native_id`` and ``source_name``. One query per source and 500 ids,
+    so each uses the (source, native id) index and stays under SQLite's bound-parameter limit."""
+    by_source: dict[str, list[str]] = {}
+    for uid in uids:
+        source, _, native = uid.partition(":")
+        by_source.setdefault(source, []).append(native)
+    wanted = list(columns) or [posts]
+    if columns and posts.c.native_id not in columns:
+        wanted.append(posts.c.native_id)
+    found: list[Any] = []
+    for source, natives in by_source.items():
+        for i in range(0, len(natives), 500):
+            found += conn.execute(select(*wanted, sources.c.name.label("source_name"))
+                                  .join(sources, posts.c.source_id == sources.c.id)
+                                  .where(sources.c.name == source, posts.c.native_id.in_(natives[i:i + 500]))).all()
+    return found
+
+
 def _stored(r: Any) -> StoredPost:
     """A StoredPost from a posts row joined with its source's name (``source_name``)."""
     return StoredPost(r.id, r.source_name, r.native_id, r.title, r.text, r.url, r.author, r.author_id,
@@ -373,3 +410,38 @@ def _post_row(source_id: int, p: Post) -> dict[str, Any]:
         "reposts": p.reposts, "comments": p.comments, "likes": p.likes, "content_hash": p.content_hash,
         "extra": p.extra or None,
     }
+
+
+#: Columns an annotation sets, in the order of :data:`_ANNOTATE_SQL`'s placeholders.
+_ANNOTATION_COLUMNS = ("negative", "sentiment", "watches", "topic", "dup_of", "category", "cues", "analysed_at")
+_ANNOTATE_SQL = (f"UPDATE posts SET {', '.join(f'{c} = ?' for c in _ANNOTATION_COLUMNS)} "
+                 "WHERE source_id = ? AND native_id = ?")
+
+
+def _annotate_sqlite(conn: Connection, ids: dict[str, int], notes: Sequence[Annotation], now: datetime) -> None:
+    """Annotations as one DBAPI executemany of plain tuples (SQLite): SQLAlchemy's per-row parameter processing
+    cost more than SQLite's updates. Values go through the columns' own bind processors, so they are stored
+    exactly as the generic path stores them; JSON lists repeat (watches, cues) and are encoded once each."""
+    dialect = conn.dialect
+    procs = {c: posts.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+             for c in ("watches", "cues", "analysed_at")}
+    to_json, when = procs["watches"], procs["analysed_at"]
+    cues_json = procs["cues"]
+    stamp = when(now) if when else now
+    encoded: dict[tuple[str, ...], Any] = {}
+    encoded_cues: dict[tuple[str, ...], Any] = {(): cues_json(None) if cues_json else None}
+    rows = []
+    for n in notes:
+        source, native = n.uid.split(":", 1)
+        sid = ids.get(source)
+        if sid is None:
+            continue
+        watches = encoded.get(n.watches)
+        if watches is None:
+            watches = encoded[n.watches] = to_json(list(n.watches)) if to_json else list(n.watches)
+        cues = encoded_cues.get(n.cues)
+        if cues is None:
+            cues = encoded_cues[n.cues] = cues_json(list(n.cues)) if cues_json else list(n.cues)
+        rows.append((n.negative, n.sentiment, watches, n.topic, n.dup_of, n.category, cues, stamp, sid, native))
+    if rows:
+        conn.exec_driver_sql(_ANNOTATE_SQL, rows)
