@@ -82,7 +82,9 @@ def once(server: Server, work: Path) -> tuple[float, float]:
     config = work / "config.yaml"
     config.write_text(f"database: {{url: {json.dumps('sqlite:///' + str(work / 'm.db'))}}}\n"
                       f"sources:\n  - {{name: one, type: rss, url: 'http://127.0.0.1:{server.httpd.server_port}"
-                      f"/feed.xml', interval: 30s, jitter: 0s}}\n", encoding="utf-8")
+                      f"/feed.xml', interval: 30s, jitter: 0s}}\n"
+                      # More config to compare with, e.g. STARTUP_EXTRA='web: {enabled: false}' (the console off).
+                      + os.environ.get("STARTUP_EXTRA", ""), encoding="utf-8")
     server.reset()
     spawned = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config)], cwd=ROOT,

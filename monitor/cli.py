@@ -7,49 +7,14 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
-CONFIG_HELP = "Path to config.yaml (default: ./config.yaml, or $MONITOR_CONFIG)."
-config_option = click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
-                             default="config.yaml", envvar="MONITOR_CONFIG", show_default=True, help=CONFIG_HELP)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def _load(path: str) -> Config:
-    from monitor.config import load_config
-    from monitor.errors import ConfigError
-    from monitor.logs import setup_logging
-
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        _fail(f"error: {exc}\nFix the file and run `monitor check --config {path}` again.")
-    setup_logging(config.log.level, config.log.format, config.secrets)
-    return config
-
-
-def _store(config: Config) -> Any:
-    from monitor.db import Store, make_engine, upgrade
-    from monitor.errors import StorageError
-
-    try:
-        store = Store(make_engine(config.database_url()))
-        upgrade(store.engine)
-    except StorageError as exc:
-        _fail(f"error: {exc}")
-    except Exception as exc:  # connection refused, bad credentials: say where and what to do
-        _fail(f"error: cannot open the database {config.database.url.split('@')[-1]}: {exc}\n"
-              f"Check database.url in the config and that the server is running.")
-    return store
+from monitor.cli_common import CONFIG_HELP, _fail, _load, _store, config_option  # noqa: F401
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -340,6 +305,26 @@ def _register_lazy_commands() -> None:
     from monitor.analysis.sentiment_cli import sentiment_command
 
     main.add_command(sentiment_command, "sentiment")
+    # The queue's commands: tickets and reports (alerts/queue_cli.py); incidents, silences and the outbox
+    # (alerts/incidents_cli.py). Each module imports only click at import time.
+    from alerts.incidents_cli import incidents_command, outbox_command, silences_command
+    from alerts.queue_cli import report_command, tickets_command
+
+    main.add_command(incidents_command, "incidents")
+    main.add_command(silences_command, "silences")
+    main.add_command(outbox_command, "outbox")
+    main.add_command(tickets_command, "tickets")
+    main.add_command(report_command, "report")
+    # The web console: `monitor serve` (console alone) and `monitor web ...` (password hashes for the config).
+    from monitor.web.cli import serve_command, web_command
+
+    main.add_command(serve_command, "serve")
+    main.add_command(web_command, "web")
+    # Personal data: `monitor privacy ...`; run and serve check the data key first (privacy.require_key).
+    from monitor.privacy_cli import guard_key, privacy_command
+
+    main.add_command(privacy_command, "privacy")
+    guard_key(main, ("run", "serve"))
 
 
 _register_lazy_commands()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,11 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from alerts.channels.base import ChannelConfig
+from alerts.config import AlertsConfig, QueueConfig
 from monitor.analysis.surge import DetectionConfig
 from monitor.analysis.watch import WatchConfig
 from monitor.durations import Duration, parse_duration
 from monitor.errors import ConfigError, PluginError
+from monitor.privacy_config import PrivacyConfig
 from monitor.source import SourceConfig
+from monitor.web.config import WebConfig
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -116,6 +121,11 @@ class Config(_Section):
     watches: list[WatchConfig] = Field(default_factory=list)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    channels: list[ChannelConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     _path: Path | None = PrivateAttr(default=None)
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())
@@ -159,6 +169,13 @@ class Config(_Section):
             if s.name == name:
                 return s
         raise KeyError(f"no source named {name!r}; configured: {', '.join(s.name for s in self.sources) or 'none'}")
+
+    def channel(self, name: str) -> ChannelConfig:
+        """The channel called ``name``; KeyError listing the names otherwise."""
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise KeyError(f"no channel named {name!r}; configured: {', '.join(c.name for c in self.channels) or 'none'}")
 
     def database_url(self) -> str:
         """The database URL with a relative SQLite path resolved against the config file's folder."""
@@ -210,40 +227,25 @@ def parse_config(text: str, *, source: str = "config", env: dict[str, str] | Non
     secrets: dict[str, str] = {}
     data = _substitute(data, os.environ if env is None else env, "", problems, secrets)
 
-    raw_sources = data.pop("sources", None)
-    if raw_sources is None:
-        raw_sources = []
-    elif not isinstance(raw_sources, list):
-        problems.append("sources: must be a list of sources (each item starts with '- name: ...')")
-        raw_sources = []
+    raw_sources = _pop_list(data, "sources", "source", problems)
+    raw_channels = _pop_list(data, "channels", "channel", problems)
     try:
         base = Config.model_validate(data)
     except ValidationError as exc:
         problems.extend(_format_errors(exc, "", Config))
         base = None
 
-    sources: list[SourceConfig] = []
-    seen: dict[str, int] = {}
-    for i, item in enumerate(raw_sources):
-        where = f"sources[{i}]"
-        parsed = _validate_source(item, where, problems)
-        # Duplicates are checked on the raw name, so one is reported even when the other source has problems too.
-        name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name in seen:
-            problems.append(f"{where}.name: duplicate source name {name!r} (also sources[{seen[name]}]); "
-                            f"names must be unique")
-            continue
-        if isinstance(name, str):
-            seen[name] = i
-        if parsed is not None:
-            sources.append(parsed)
+    sources: list[SourceConfig] = _validate_list(raw_sources, "sources", "source", _source_kind, problems)
+    channels: list[ChannelConfig] = _validate_list(raw_channels, "channels", "channel", _channel_kind, problems)
+    if base is not None:
+        _check_references(base, [c.name for c in channels], raw_channels, [s.name for s in sources], problems)
 
     kept = {value: name for value, name in secrets.items() if len(value) >= 4}
     if problems or base is None:
         raise ConfigError([_redact(p, kept) for p in problems], source)
     # A source without its own timezone reads offset-less times in the global one (parsers need it, not just display).
     sources = [s if s.timezone else s.model_copy(update={"timezone": base.timezone}) for s in sources]
-    config = base.model_copy(update={"sources": sources})
+    config = base.model_copy(update={"sources": sources, "channels": channels})
     config._path = path.resolve() if path else None
     config._secrets = frozenset(kept)
     return config
@@ -256,26 +258,120 @@ def _redact(problem: str, secrets: dict[str, str]) -> str:
     return problem
 
 
-def _validate_source(item: object, where: str, problems: list[str]) -> SourceConfig | None:
+def _pop_list(data: dict[str, Any], section: str, noun: str, problems: list[str]) -> list[Any]:
+    """Take the ``section`` list (sources, channels) out of the top level; validated kind by kind later."""
+    raw = data.pop(section, None)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(f"{section}: must be a list of {noun}s (each item starts with '- name: ...')")
+        return []
+    return raw
+
+
+# Each list's plugin lookup: a kind name -> its config model, with what to say when an item is not a mapping.
+def _source_kind(kind: str) -> type[BaseModel]:
     from monitor.registry import get_kind  # late: keeps `import monitor.config` light
 
+    return get_kind(kind).config_model
+
+
+def _channel_kind(kind: str) -> type[BaseModel]:
+    from alerts.channels import get_channel_kind  # late: channel modules load only when channels are configured
+
+    return get_channel_kind(kind).config_model
+
+
+_NEEDS = {"source": ("name, type and url", "rss"), "channel": ("name and type", "dingtalk")}
+
+
+def _validate_list(raw: list[Any], section: str, noun: str, model_for: Callable[[str], type[BaseModel]],
+                   problems: list[str]) -> list[Any]:
+    """Validate each item of a plugin list with its kind's own model; names must be unique."""
+    out: list[Any] = []
+    seen: dict[str, int] = {}
+    needs, example = _NEEDS[noun]
+    for i, item in enumerate(raw):
+        where = f"{section}[{i}]"
+        parsed = _validate_item(item, where, noun, needs, example, model_for, problems)
+        # Duplicates are checked on the raw name, so one is reported even when the other item has problems too.
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(f"{where}.name: duplicate {noun} name {name!r} (also {section}[{seen[name]}]); "
+                            f"names must be unique")
+            continue
+        if isinstance(name, str):
+            seen[name] = i
+        if parsed is not None:
+            out.append(parsed)
+    return out
+
+
+def _validate_item(item: object, where: str, noun: str, needs: str, example: str,
+                   model_for: Callable[[str], type[BaseModel]], problems: list[str]) -> BaseModel | None:
     if not isinstance(item, dict):
-        problems.append(f"{where}: each source must be a mapping with at least name, type and url")
+        problems.append(f"{where}: each {noun} must be a mapping with at least {needs}")
         return None
     kind = item.get("type")
     if kind is None:
-        problems.append(f"{where}.type: missing; say which kind of source this is (e.g. type: rss)")
+        problems.append(f"{where}.type: missing; say which kind of {noun} this is (e.g. type: {example})")
         return None
     try:
-        cls = get_kind(str(kind))
+        model = model_for(str(kind))
     except PluginError as exc:
         problems.append(f"{where}.type: {exc}")
         return None
     try:
-        return cls.config_model.model_validate(item)
+        return model.model_validate(item)
     except ValidationError as exc:
-        problems.extend(_format_errors(exc, where, cls.config_model))
+        problems.extend(_format_errors(exc, where, model))
         return None
+
+
+def _check_references(config: Config, channels: list[str], raw_channels: list[Any], source_names: list[str],
+                      problems: list[str]) -> None:
+    """Routes and the queue must name channels, watches and sources that exist."""
+    # A channel that failed its own validation is still a known name: report its problem once, not at every route.
+    known = set(channels) | {c.get("name") for c in raw_channels if isinstance(c, dict)}
+    watches = {w.name for w in config.watches}
+
+    def check_channels(names: list[str] | None, where: str) -> None:
+        for j, name in enumerate(names or []):
+            if name not in known:
+                guess = difflib.get_close_matches(name, [str(k) for k in known], n=1)
+                hint = f"did you mean {guess[0]!r}?" if guess else \
+                    f"configured channels: {', '.join(sorted(str(k) for k in known)) or 'none (add a channels: list)'}"
+                problems.append(f"{where}[{j}]: unknown channel {name!r}; {hint}")
+
+    for i, route in enumerate(config.alerts.routes):
+        check_channels(route.channels, f"alerts.routes[{i}].channels")
+        for j, w in enumerate(route.match.watches):
+            if w not in watches:
+                problems.append(f"alerts.routes[{i}].match.watches[{j}]: unknown watch {w!r}; "
+                                f"watches: {', '.join(sorted(watches)) or 'none'}")
+        for j, s in enumerate(route.match.sources):
+            if s not in source_names:
+                problems.append(f"alerts.routes[{i}].match.sources[{j}]: unknown source {s!r}")
+    check_channels(config.alerts.default_channels, "alerts.default_channels")
+    check_channels(config.queue.remind_channels, "queue.remind_channels")
+    check_channels(config.queue.escalate_channels, "queue.escalate_channels")
+    for j, s in enumerate(config.queue.portal.sources):
+        if s not in source_names:
+            problems.append(f"queue.portal.sources[{j}]: unknown source {s!r}")
+    ext = config.queue.external
+    if ext is not None:  # the adapter is a webhook channel: its URL and headers obey the same rules
+        from alerts.channels import get_channel_kind
+
+        model = get_channel_kind("webhook").config_model
+        try:
+            model.model_validate({"name": "external", "type": "webhook", "url": ext.url, "secret": ext.secret,
+                                  "headers": dict(ext.headers)})
+        except ValidationError as exc:
+            problems.extend(p.replace("queue.external.name", "queue.external")
+                            for p in _format_errors(exc, "queue.external", model))
+    for j, w in enumerate(config.queue.portal.watches):
+        if w not in watches:
+            problems.append(f"queue.portal.watches[{j}]: unknown watch {w!r}")
 
 
 def _substitute(value: Any, env: Any, path: str, problems: list[str], secrets: dict[str, str]) -> Any:

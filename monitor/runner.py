@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from monitor.db.store import BLOCKED, FAILING, LAYOUT, OK, Store
 from monitor.errors import BlockedError, BlockedPageError, FetchError, LayoutError, ParseError, StorageError
 from monitor.http import HttpClient
 from monitor.logs import event
+from monitor.metrics import record_poll
 from monitor.normalize import Post, normalize
 from monitor.source import Page, RawPost, Source
 
@@ -109,6 +111,7 @@ class SourceRunner:
         if not force and state.next_attempt_at and started < state.next_attempt_at:
             return RunOutcome(name, "skipped")
         tz = ZoneInfo(source.config.timezone or self.default_tz)
+        t0 = time.perf_counter()  # wall time for the poll-duration histogram (the clock may be simulated)
         try:
             fetched = await source.fetch(self.http, state.cursor)
             posts, problems = await self._in_worker(parse_pages, source, fetched.pages, tz)
@@ -116,22 +119,23 @@ class SourceRunner:
             raise
         except (BlockedError, BlockedPageError) as exc:
             return await self._failed(source, state.status, state.consecutive_failures, BLOCKED, str(exc), started,
-                                      getattr(exc, "retry_after", None))
+                                      getattr(exc, "retry_after", None), t0)
         except LayoutError as exc:
             return await self._failed(source, state.status, state.consecutive_failures, LAYOUT, str(exc), started,
-                                      None)
+                                      None, t0)
         except (FetchError, ParseError) as exc:
             return await self._failed(source, state.status, state.consecutive_failures, FAILING, str(exc), started,
-                                      getattr(exc, "retry_after", None))
+                                      getattr(exc, "retry_after", None), t0)
         except Exception as exc:  # a bug in a source kind: this source fails, the daemon goes on
             log.exception("source.crashed", extra={"fields": {"source": name, "kind": source.kind}})
             return await self._failed(source, state.status, state.consecutive_failures, FAILING,
                                       f"internal error in source kind {source.kind!r}: {exc!r}; please report it",
-                                      started, None)
+                                      started, None, t0)
         problems = fetched.problems + problems
         problem = "; ".join(problems[:3]) if problems else None
         summary = await self._in_worker(self.store.commit_run, name, posts, fetched.cursor, started_at=started,
                                         finished_at=self.clock.now(), pages=len(fetched.pages), problem=problem)
+        record_poll(name, OK, time.perf_counter() - t0, summary.new)
         if state.status in (FAILING, BLOCKED, LAYOUT):
             event(log, "source.recovered", logging.INFO, source=name, after_failures=state.consecutive_failures)
         fields: dict[str, Any] = {"source": name, "new": summary.new, "updated": summary.updated,
@@ -144,8 +148,10 @@ class SourceRunner:
                           summary.new_posts)
 
     async def _failed(self, source: Source, previous: str, failures: int, status: str, error: str,
-                      started: datetime, retry_after: float | None) -> RunOutcome:
+                      started: datetime, retry_after: float | None, t0: float | None = None) -> RunOutcome:
         finished = self.clock.now()
+        if t0 is not None:
+            record_poll(source.name, status, time.perf_counter() - t0)
         backoff = min(source.config.interval * (2 ** failures), MAX_BACKOFF)
         # The first failure waits one ordinary interval; later ones back off. Slightly early so the job that
         # fires at the backoff time is not skipped by a few milliseconds of drift.

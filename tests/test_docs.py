@@ -33,6 +33,18 @@ def test_every_config_key_is_documented() -> None:
     assert missing == [], f"undocumented config keys: {missing}"
 
 
+def test_every_channel_key_is_documented() -> None:
+    """Each key of every channel kind appears in docs/channels.md, under a section naming the kind."""
+    from alerts.channels import BUILTIN_CHANNELS, get_channel_kind
+
+    doc = (ROOT / "docs" / "channels.md").read_text(encoding="utf-8")
+    missing = []
+    for kind in BUILTIN_CHANNELS:
+        assert f"type: {kind}" in doc, f"channel kind {kind} has no section in docs/channels.md"
+        missing += [f"{kind}.{k}" for k in _keys(get_channel_kind(kind).config_model) if f"`{k}`" not in doc]
+    assert missing == [], f"undocumented channel keys: {missing}"
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     """The test command in .ci/run is written in the README."""
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
