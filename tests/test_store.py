@@ -111,7 +111,7 @@ def test_an_unstamped_database_with_rows_is_refused(db_url: str) -> None:
         metadata.tables["sources"].create(conn)
         conn.execute(text("INSERT INTO sources (name, type, created_at, updated_at) VALUES ('a', 'rss', :t, :t)"),
                      {"t": T0.replace(tzinfo=None)})
-    with pytest.raises(StorageError, match="no schema revision.*rows in sources.*database.url"):
+    with pytest.raises(StorageError, match=r"no schema revision.*rows in sources.*database\.url"):
         upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sources")).scalar() == 1

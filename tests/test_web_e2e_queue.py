@@ -136,3 +136,93 @@ def test_reply_script_followup_and_public_progress(tmp_path: Path) -> None:
         use_row = conn.execute(select(script_uses).where(script_uses.c.ticket_id == tid)).one()
         assert use_row.script_key == key and use_row.actor == HANDLER and use_row.text.endswith("（已电话联系）")
     engine.dispose()
+
+
+ADMIN = "li.admin"
+HOSTILE_BODY = '您好 {name}，<img src=x onerror="window.__xss=1">已收到 {ticket}'
+
+
+def test_admin_edits_adds_and_retires_reply_scripts(tmp_path: Path) -> None:
+    """An admin edits a script (a new version; the old one stays), writes a new one with a hostile-looking body
+    (shown as text) and retires one; a wrong placeholder is refused with the reason on the page."""
+    _browser_or_skip()
+    import pytest
+
+    pytest.importorskip("selenium")
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from alerts.scripts import ScriptLibrary
+    from monitor.config import parse_config
+    from monitor.db.schema import reply_scripts
+
+    db_url = f"sqlite:///{tmp_path / 'console.db'}"
+    hashed = hash_password(PASSWORD)
+    config = parse_config(
+        f"database: {{url: '{db_url}'}}\nsources:\n  - {{name: weibo, type: rss, url: 'http://127.0.0.1:9/w.xml'}}\n"
+        f"web: {{language: zh, users: [{{name: {ADMIN}, role: admin, password_hash: '{hashed}'}}]}}\n")
+    engine = make_engine(db_url)
+    upgrade(engine)
+    library = ScriptLibrary(engine, config)
+    first = library.scripts()[0]
+    css = By.CSS_SELECTOR
+
+    with serve(create_app(config, engine)) as base, chromium() as driver:
+        wait = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
+
+        def text_of(selector: str) -> str:
+            return str(driver.find_element(css, selector).text)
+
+        driver.get(f"{base}/scripts")
+        wait.until(ec.visibility_of_element_located((css, "#login-name"))).send_keys(ADMIN)
+        driver.find_element(css, "#login-password").send_keys(PASSWORD)
+        driver.find_element(css, "#login-submit").click()
+        wait.until(lambda d: first.key in text_of("#script-library"))
+
+        # Edit: the form fills with the script, its key locked; saving makes version 2.
+        driver.find_element(css, f'#script-library .script-edit[data-key="{first.key}"]').click()
+        assert driver.find_element(css, "#script-key").get_attribute("readonly") is not None
+        body = driver.find_element(css, "#script-body")
+        assert body.get_attribute("value") == first.body
+        body.send_keys("（如有疑问请回复本消息）")
+        driver.find_element(css, "#script-save").click()
+        wait.until(lambda d: f"已保存 {first.key} 第 2 版" in d.find_element(css, "body").text)
+
+        # A placeholder the library does not know is refused, and the reason is shown.
+        driver.find_element(css, "#script-new").click()
+        driver.find_element(css, "#script-title").send_keys("错误占位符")
+        driver.find_element(css, "#script-body").send_keys("您好 {nmae}")
+        driver.find_element(css, "#script-save").click()
+        wait.until(lambda d: "nmae" in d.find_element(css, "body").text)
+
+        # A new script: empty key = a fresh one; the markup in its body stays text.
+        driver.find_element(css, "#script-new").click()
+        Select(driver.find_element(css, "#script-category")).select_by_value("service_experience")
+        Select(driver.find_element(css, "#script-stage")).select_by_value("apology")
+        driver.find_element(css, "#script-title").send_keys("延误致歉")
+        driver.find_element(css, "#script-body").send_keys(HOSTILE_BODY)
+        driver.find_element(css, "#script-save").click()
+        wait.until(lambda d: "延误致歉" in text_of("#script-library"))
+        assert HOSTILE_BODY in text_of("#script-library")
+        assert driver.execute_script("return window.__xss") is None
+
+        # Retire the first one: it leaves the list unless retired ones are asked for.
+        driver.find_element(css, f'#script-library .script-deactivate[data-key="{first.key}"]').click()
+        wait.until(lambda d: f"已停用 {first.key}" in d.find_element(css, "body").text)
+        wait.until(lambda d: not d.find_elements(css, f'#script-library .script-edit[data-key="{first.key}"]'))
+        driver.find_element(css, "#scripts-inactive").click()
+        wait.until(lambda d: d.find_elements(css, f'#script-library .script-edit[data-key="{first.key}"]'))
+        # Only the refused placeholder (and the login probe) may show in the console log.
+        assert [m for m in _severe(driver) if not any(code in m for code in ("400", "401", "422"))] == []
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(reply_scripts).where(reply_scripts.c.key == first.key)
+                            .order_by(reply_scripts.c.version)).all()
+        new = conn.execute(select(reply_scripts).where(reply_scripts.c.title == "延误致歉")).one()
+    assert [r.version for r in rows] == [1, 2]
+    assert rows[0].body == first.body and rows[1].body == first.body + "（如有疑问请回复本消息）"
+    assert rows[1].created_by == ADMIN and not rows[-1].active
+    assert new.body == HOSTILE_BODY and new.category == "service_experience" and new.stage == "apology"
+    assert new.created_by == ADMIN and new.version == 1
