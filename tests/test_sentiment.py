@@ -73,7 +73,7 @@ def weibo() -> SentimentBackend:
 
 
 def test_shipped_model_is_small_versioned_and_loads() -> None:
-    assert MODEL_PATH.name == "sentiment-v1.tsv.gz"
+    assert MODEL_PATH.name == "sentiment-v2.tsv.gz"
     assert MODEL_PATH.stat().st_size < 5_000_000, "the shipped model should stay a few MB at most"
     model = WeiboModel.load()
     assert model.header["format"] == "monitor-sentiment-v1"
@@ -479,3 +479,23 @@ def test_training_is_deterministic_on_a_subset(splits: Any, tmp_path: Path) -> N
     scores = backend.score(["太差了，退款！[怒]", "很好吃，谢谢[哈哈]"])
     assert scores[0] > scores[1]
     assert model.header["trained_on"] == {name: len(rows) for name, rows in small.items()}
+
+
+def test_the_clause_after_a_contrast_word_has_features_of_its_own() -> None:
+    """卷还不错，但粥就太一般了: the verdict after 但 gets its own bigrams (T:) and a marker; no contrast, none."""
+    f = analyse_text("卷还不错，但粥就太一般了。下次不点了")
+    assert "\x1fG:BUT" in f.specials
+    tails = {s[3:] for s in f.specials if s.startswith("\x1fT:")}
+    assert {"一般", "太一"} <= tails and "不错" not in tails and "下次" not in tails  # only up to the clause end
+    assert not any(s.startswith(("\x1fT:", "\x1fG:BUT")) for s in analyse_text("卷不错，粥也好喝").specials)
+
+
+def test_product_and_food_faults_are_a_group() -> None:
+    assert "\x1fG:FAULT" in analyse_text("吃完就拉肚子，还有一根头发").specials
+    assert "\x1fG:FAULT" not in analyse_text("今天吃得很开心").specials
+
+
+def test_a_verdict_after_but_outweighs_the_politeness_before_it() -> None:
+    backend = get_backend("weibo")
+    polite, verdict = backend.score(["卷还不错，粥也还行", "卷还不错，但粥就太一般了"])
+    assert verdict > polite + 0.2

@@ -227,3 +227,16 @@ def test_followers_are_read_from_what_weibo_like_sources_store() -> None:
     assert followers_of({"followers": 1200}) == 1200
     assert followers_of({"user": {"followers_count": "520000"}}) == 520_000
     assert followers_of({"followers_count": True}) is None and followers_of(None) is None and followers_of({}) is None
+
+
+def test_a_topic_leaning_negative_alerts_though_few_posts_pass_the_bar() -> None:
+    """A mild complaint spread by many reposts: a fifth of the posts over the bar, all leaning negative (0.6), is a
+    wave; the same counts on posts leaning positive (0.2) are not (the share and lean gates)."""
+    def events(lean: float) -> list[Event]:
+        return [Event(f"p{i}", T0 + 30 * i, f"u{i}", "weibo", i % 5 == 0, ("topic:m",), lean=lean if i % 5 else 0.7)
+                for i in range(60)]
+
+    leaning = run(SurgeDetector(), events(0.6))
+    assert leaning and leaning[0].key == "topic:m" and leaning[0].authors >= 6
+    assert run(SurgeDetector(), events(0.2)) == []
+    assert run(SurgeDetector(DetectionConfig(min_negative_lean=0.65)), events(0.6)) == []

@@ -1,4 +1,4 @@
-"""Train the ``weibo`` sentiment model shipped as ``monitor/analysis/models/sentiment-v1.tsv.gz``.
+"""Train the ``weibo`` sentiment model shipped as ``monitor/analysis/models/sentiment-v2.tsv.gz``.
 
 Data: the labelled sets in ``../shared/data/sentiment`` (see that folder's DATA_SOURCES.md and docs/sentiment.md),
 mapped to a binary polarity: negative = angry, sad, fear (SMP2020-EWECT); fear, disgust, sadness, anger (COVID-19

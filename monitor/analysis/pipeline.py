@@ -43,6 +43,12 @@ class Annotation:
     cues: tuple[str, ...]
 
 
+#: Quoted texts whose original post is remembered (a cascade quotes one text many times).
+_QUOTED_KEPT = 4096
+#: A repost scoring below this is taking a positive line on what it quotes (the ``positive`` label's cut).
+SPREAD_FLOOR = 0.3
+
+
 def analysis_text(title: str, text: str) -> str:
     """What a post says: its title (unless the text repeats it) and its text, repost chain included.
 
@@ -78,24 +84,28 @@ class Analyzer:
         self._post_topics: dict[str, str] = {}  # recent post uid -> its topic key, for incident grouping
         self._post_watches: dict[str, tuple[str, ...]] = {}
         self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
+        self._quoted: dict[str, str] = {}  # quoted text -> the post in the window it is a copy of
 
     def process(self, posts: Sequence[Post]) -> tuple[list[Annotation], list[Signal]]:
         """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
         ordered = sorted(posts, key=lambda p: (p.published_at, p.uid))
         texts = [analysis_text(p.title, p.text) for p in ordered]
         scores = self.sentiment.score(texts)
+        quoted = self._quoted_scores(texts, scores)
         notes: list[Annotation] = []
         signals: list[Signal] = []
-        for post, text, neg in zip(ordered, texts, scores, strict=True):
+        for i, (post, text, neg) in enumerate(zip(ordered, texts, scores, strict=True)):
             ts = post.published_at.timestamp()
             label = self._label(neg)
             watches = tuple(self.matcher.match(f"{post.title} {post.text}", post.source)) if self.matcher.names \
                 else (ALL_POSTS,)
             cleaned = clean(text)  # once, for both the duplicate index and the topics
             dup_of = self.duplicates.add(post.uid, text, ts, cleaned=cleaned)
-            topic = self.topics.add(post.uid, text, ts, duplicate_of=dup_of, cleaned=cleaned)
+            joins = dup_of or (self._quoted_post(text, ts) if "//" in text else None)
+            topic = self.topics.add(post.uid, text, ts, duplicate_of=joins, cleaned=cleaned)
             # A surge counts clearly negative posts only: the model leans negative on plain statements and news.
-            counts = neg >= self.detection.negative_threshold
+            # A repost that spreads a clearly negative post without taking a positive line counts too.
+            counts = neg >= self.detection.negative_threshold or quoted.get(i, 0.0) >= self.detection.negative_threshold
             category = self._category(text) if label == "negative" else None
             cues = find_cues(text, self._cues) if counts else ()
             notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues))
@@ -109,12 +119,59 @@ class Analyzer:
             keys = (*(f"watch:{w}" for w in watches), f"topic:{topic}")
             engagement = (post.reposts or 0) + (post.comments or 0)
             signals += self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
-                                               counts, keys, engagement, cues, followers_of(post.extra) or 0))
+                                               counts, keys, engagement, cues, followers_of(post.extra) or 0,
+                                               max(neg, quoted.get(i, 0.0))))
         if len(self._post_topics) > 200_000:  # only posts inside the detection window are asked about
             for uid in list(self._post_topics)[:100_000]:
                 del self._post_topics[uid]
                 self._post_watches.pop(uid, None)
         return notes, signals
+
+    def _quoted_post(self, text: str, ts: float) -> str | None:
+        """The post in the window that a repost quotes at the end of its chain (the one it spreads), if any.
+
+        A repost's own words are often about something else entirely (求中奖 @friends), so by its text alone it lands
+        in a topic of its own; by what it spreads it belongs with the original and the other reposts of it. Found
+        originals are remembered by text (a cascade quotes one text hundreds of times); misses are not, since the
+        original may still arrive.
+        """
+        from monitor.analysis.sentiment import split_repost
+
+        chain = split_repost(text)[1]
+        if not chain or not chain[-1].strip():
+            return None
+        quoted = chain[-1]
+        found = self._quoted.get(quoted)
+        if found is not None:
+            return found
+        match = self.duplicates.find(quoted)
+        if match is None:
+            return None
+        self._quoted[quoted] = match.post_id
+        if len(self._quoted) > _QUOTED_KEPT:
+            del self._quoted[next(iter(self._quoted))]
+        return match.post_id
+
+    def _quoted_scores(self, texts: list[str], scores: Sequence[float]) -> dict[int, float]:
+        """For reposts not clearly negative themselves: the sentiment of the post they quote (index -> score).
+
+        The sentiment of a repost weighs the reposter's own words fully and the quoted chain at half, which is right
+        for the post's label. For a surge it is the grievance being spread that matters: 2013年运气怎么样//@楼主:披萨
+        里有头发 spreads a complaint. So a repost whose own score is not positive (at least ``SPREAD_FLOOR``) also
+        counts when the oldest post in its chain, the one being spread, is clearly negative on its own.
+        """
+        from monitor.analysis.sentiment import split_repost
+
+        threshold = self.detection.negative_threshold
+        picked: list[tuple[int, str]] = []
+        for i, (text, score) in enumerate(zip(texts, scores, strict=True)):
+            if SPREAD_FLOOR <= score < threshold and "//" in text:
+                chain = split_repost(text)[1]
+                if chain and chain[-1].strip():
+                    picked.append((i, chain[-1]))
+        if not picked:
+            return {}
+        return dict(zip((i for i, _ in picked), self.sentiment.score([q for _, q in picked]), strict=True))
 
     def _category(self, text: str) -> str | None:
         """The complaint category of a text; the latest texts' are kept, since reposts repeat a text many times."""

@@ -6,7 +6,7 @@ A backend never raises on odd input; a text it cannot read scores 0.5.
 
 * ``weibo`` (the default) -- a logistic-regression model over character n-grams and Weibo-specific features,
   trained by ``tools/train_sentiment.py`` on labelled Weibo sets and shipped in this package as
-  ``models/sentiment-v1.tsv.gz``. The model is a dict from feature to weight. With numpy installed (imported when the
+  ``models/sentiment-v2.tsv.gz``. The model is a dict from feature to weight. With numpy installed (imported when the
   backend loads, never on import of this module), a batch's n-grams are looked up and added up at once in a numpy
   hash table, about 4 times faster than the pure-Python path used without numpy and for small batches; both give the
   same probabilities to the last bit.
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: The shipped model, inside this package.
-MODEL_FILE = "models/sentiment-v1.tsv.gz"
+MODEL_FILE = "models/sentiment-v2.tsv.gz"
 #: The score of an empty or unreadable text: neither negative nor positive.
 EMPTY_SCORE = 0.5
 #: ``label_for``: above this probability of negative a post is "negative". 0.5 is where the training folds'
@@ -193,6 +193,12 @@ _LEX_COMPLAINT = _words(
     "告你 告他 告到 退订 拉黑 避雷 踩雷 翻车 割韭菜"
 )
 _LONG_COMPLAINT = _words("12315 12345 消费者协会 霸王条款 虚假宣传 态度恶劣 讨说法 讨个说法 黑猫投诉 集体投诉 市场监管")
+# Product and food-safety faults: what a complaint says went wrong (a group of its own, so that words such as 卫生
+# or 头发, harmless elsewhere, do not water down the complaint group).
+_LEX_FAULT = _words(
+    "拉肚子 腹泻 食物中毒 吃坏 不卫生 卫生问题 异物 头发 虫子 苍蝇 蟑螂 发霉 过期 质量问题 故障 坏了 召回 自燃 漏电 "
+    "发烫 死机 黑屏 断货 缺斤少两 以次充好 货不对板 太一般 很一般 一般般 没味道 不新鲜"
+)
 # Sarcasm and exasperation markers.
 _LEX_SARCASM = _words(
     "呵呵 呵呵哒 真行 好棒棒 醉了 服了 无语 厉害了 真有你 高级黑 够了 我谢谢 谢谢你 真是棒 真是好 可真 太棒了 "
@@ -200,7 +206,7 @@ _LEX_SARCASM = _words(
 )
 _LEXICON: dict[str, tuple[str, ...]] = {}
 for _group, _members in (("POS", _LEX_POS), ("NEG", _LEX_NEG), ("COMPLAINT", _LEX_COMPLAINT | _LONG_COMPLAINT),
-                         ("SARC", _LEX_SARCASM)):
+                         ("FAULT", _LEX_FAULT), ("SARC", _LEX_SARCASM)):
     for _word in _members:
         _LEXICON[_word] = (*_LEXICON.get(_word, ()), _group)
 
@@ -343,6 +349,11 @@ assert all(_EMOJI_RE.match(c) for c in _EMOJI_CHARS)
 _NO_EMOJI: frozenset[str] = frozenset()
 #: Any negator: most texts have none, and skip _NEGATION_RE.
 _NEGATOR_RE = re.compile("[不没别非无未勿甭]")
+#: Contrast words: in "卷还不错，但粥就太一般了" the clause after 但 is the verdict.
+_CONTRAST_RE = re.compile("但是|但|可是|不过|然而|只是|却")
+_CLAUSE_END_RE = re.compile("[。.!?！？~]")
+#: The most characters of the clause after a contrast word that get features of their own.
+CONTRAST_CHARS = 24
 
 
 def _emojis(s: str) -> frozenset[str]:
@@ -411,6 +422,12 @@ def _prepare_normalised(text: str) -> _Prepared:
     negated: set[str] | None = None
     long_hits: list[str] = []
     if own:
+        contrast = _contrast_tail(own)
+        if contrast:
+            # The clause after the last contrast word weighs twice: its bigrams are also features of their own,
+            # so the model learns that 但…太一般 outweighs the polite 还不错 before it.
+            specials.add(SPECIAL + "G:BUT")
+            specials.update(SPECIAL + "T:" + b for b in map(add, contrast, contrast[1:]))
         if len(own) > 3:
             long_hits = _LEXICON_LONG_RE.findall(own)
         if _NEGATOR_RE.search(own):
@@ -429,6 +446,16 @@ def _prepare_normalised(text: str) -> _Prepared:
                 elif word in _NEGATABLE_NEG or c1 in _NEGATABLE_NEG:
                     specials.add(SPECIAL + "G:NEG_NEG")
     return own, chain, specials, emo_neg, emo_pos, negated, long_hits
+
+
+def _contrast_tail(own: str) -> str:
+    """The clause after the last contrast word of ``own`` (at most CONTRAST_CHARS characters), or ''."""
+    if not _CONTRAST_RE.search(own):
+        return ""
+    *_, last = _CONTRAST_RE.finditer(own)
+    tail = own[last.end():last.end() + CONTRAST_CHARS]
+    end = _CLAUSE_END_RE.search(tail)
+    return (tail[:end.start()] if end else tail).strip()
 
 
 def _finish(prepared: _Prepared, own_hits: Iterable[str], chain_hits: Iterable[str]) -> list[str]:

@@ -47,6 +47,8 @@ class DetectionConfig(BaseModel):
                                                                            "a post counts towards a surge")
     min_authors: int = Field(default=6, ge=2, description="distinct authors of negative posts needed at least")
     min_negative_share: float = Field(default=0.5, ge=0, le=1, description="a topic's share of negative posts needed")
+    min_negative_lean: float = Field(default=0.5, ge=0, le=1, description="... or the mean probability of negative "
+                                                                            "of its posts")
     topic_prior_per_hour: float = Field(default=0.3, gt=0, description="negative authors an hour a topic usually "
                                                                        "has (topics have no history)")
     warmup: Duration = Field(default=24 * 3600, description="a watch with no history is learned this long before "
@@ -75,6 +77,8 @@ class Event:
     engagement: int = 0
     cues: tuple[str, ...] = ()
     followers: int = 0  # the author's following, where the source tells it (Weibo's user.followers_count)
+    #: The post's probability of negative (of it, or of what it spreads); None: 1 when ``negative``, else 0.
+    lean: float | None = None
 
 
 #: Followers from which one voice carries more weight, in severity levels: a grievance repeated by an account with
@@ -132,6 +136,7 @@ class _Window:
     neg_sources: Counter[str] = field(default_factory=Counter)
     cue_counts: Counter[str] = field(default_factory=Counter)
     negatives: int = 0
+    lean: float = 0.0  # sum of the items' probability of negative
     engagement: int = 0
     total_negatives: int = 0  # ever, for a topic's own rate before the window
     # For the baseline: negative authors per hour slot (EWMA over days), the current hour's distinct authors.
@@ -151,6 +156,7 @@ class _Window:
 
     def push(self, ev: Event) -> None:
         self.items.append(ev)
+        self.lean += _lean(ev)
         if ev.negative:
             self.negatives += 1
             self.total_negatives += 1
@@ -163,6 +169,7 @@ class _Window:
     def evict(self, before: float) -> None:
         while self.items and self.items[0].ts < before:
             ev = self.items.popleft()
+            self.lean -= _lean(ev)
             if ev.negative:
                 self.negatives -= 1
                 _dec(self.neg_authors, ev.author)
@@ -170,6 +177,10 @@ class _Window:
                 self.engagement -= ev.engagement
                 for cue in ev.cues:
                     _dec(self.cue_counts, cue)
+
+
+def _lean(ev: Event) -> float:
+    return ev.lean if ev.lean is not None else float(ev.negative)
 
 
 def _dec(counter: Counter[str], key: str) -> None:
@@ -307,7 +318,9 @@ class SurgeDetector:
         posts = len(win.items)
         share = win.negatives / posts if posts else 0.0
         if key.startswith("topic:"):
-            if share < cfg.min_negative_share:
+            # Half its posts over the bar, or its posts leaning negative on average: a mild complaint spread by
+            # hundreds of reposts (凉了而且味道不太好, 0.62 each) is a wave of one grievance, not a positive event.
+            if share < cfg.min_negative_share and win.lean < cfg.min_negative_lean * posts:
                 return self._cool(win, ts)
         elif win.share is not None and share < win.share + 0.05:
             return self._cool(win, ts)  # more volume but not more negative: a viral event, not a complaint wave
