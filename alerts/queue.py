@@ -11,9 +11,7 @@ and SLA arithmetic live in the pure :mod:`alerts.tickets`.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,13 +24,20 @@ from alerts.message import SEVERITY_ZH, Message
 from alerts.notify import quiet_until
 from alerts.outbox import enqueue
 from alerts.profiles import graded_severity, reach_note
+from alerts.registration import (
+    Registration,
+    demand_from,
+    incident_info,
+    post_item,
+    register_incident,
+    unique,
+)
 from alerts.routing import route
-from monitor.analysis.surge import SEVERITIES, from_epoch
+from monitor.analysis.surge import SEVERITIES
 from monitor.clock import Clock, SystemClock
 from monitor.crypto import cipher_for
-from monitor.db.schema import incident_posts, incidents, posts, sources, ticket_events
+from monitor.db.schema import incidents, ticket_events
 from monitor.db.schema import tickets as tickets_t
-from monitor.db.store import posts_by_uid
 from monitor.normalize import followers_of
 
 if TYPE_CHECKING:
@@ -49,13 +54,6 @@ SYSTEM_ACTORS = frozenset({"", "system", "sla", "monitor"})
 PORTAL_SEVERITY = "blue"
 #: A flare reopens a ticket whose incident shares a topic key or at least this share of keywords.
 FLARE_KEYWORD_SHARE = 0.5
-#: Posts of an incident read to register its ticket (author, demand, evidence): the earliest ones say it all.
-REGISTER_POSTS = 500
-#: Evidence links kept per ticket.
-EVIDENCE_LINKS = 20
-#: Words that mark a sentence as the complainant's demand when the source has no demand field.
-_DEMAND = re.compile(r"要求|希望|诉求|退款|退钱|退货|退费|赔偿|补偿|赔付|道歉|说法|召回|换货|维修|返还|索赔|解决")
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
 
 
 @dataclass(frozen=True)
@@ -146,39 +144,6 @@ class Ticket:
         return out
 
 
-@dataclass(frozen=True)
-class _Registration:
-    """What a new ticket is registered with: who, what, where, when, the demand and the evidence."""
-
-    title: str
-    severity: str
-    category: str | None
-    tags: list[str]
-    complainant: str
-    platform: str
-    occurred_at: datetime | None
-    content: str
-    demand: str
-    evidence: list[str]
-    incident_id: int | None = None
-    post_uid: str | None = None
-
-
-@dataclass(frozen=True)
-class _IncidentInfo:
-    id: int
-    severity: str
-    title: str
-    keys: list[str]
-    keywords: list[str]
-    sources: list[str]
-    watches: list[str]
-    representative: str | None
-    opened_at: datetime
-    post_uids: list[str]
-    category: str | None
-
-
 class TicketQueue:
     """The complaint queue over one engine and config; ``clock`` gives ``now`` where the caller does not."""
 
@@ -195,14 +160,14 @@ class TicketQueue:
         escalated. Call inside the transaction that stores the incident (the incident row must exist).
         """
         q = self.config.queue
-        info = self._incident_info(conn, incident)
+        info = incident_info(conn, incident)
         existing = self._incident_ticket(conn, info.id)
         if existing is not None:
             self._raise_severity(conn, existing, info.severity, now)
             return existing
         if not q.enabled or SEVERITIES.index(info.severity) < SEVERITIES.index(q.min_severity):
             return None
-        reg = self._register_incident(conn, info)
+        reg = register_incident(conn, info)
         ticket_id = self._create(conn, reg, now)
         conn.execute(update(incidents).where(incidents.c.id == info.id).values(ticket_id=ticket_id))
         return ticket_id
@@ -215,7 +180,7 @@ class TicketQueue:
         :class:`~monitor.normalize.Post` with ``watches``/``category`` from its annotation. One ticket per post:
         an item already ticketed gets its ticket back.
         """
-        item = self._post_item(conn, post, watches, category)
+        item = post_item(conn, post, watches, category)
         if item is None or not self._portal_match(item["source"], item["watches"]):
             return None
         existing = conn.execute(select(tickets_t.c.id).where(tickets_t.c.post_uid == item["uid"])).scalar()
@@ -223,15 +188,15 @@ class TicketQueue:
             return int(existing)
         extra = item["extra"]
         text = " ".join(x for x in (item["title"], item["text"]) if x and x not in item["text"]) or item["text"]
-        tags = _unique([str(extra[k]) for k in ("merchant", "issue") if extra.get(k)] + list(item["watches"]))
+        tags = unique([str(extra[k]) for k in ("merchant", "issue") if extra.get(k)] + list(item["watches"]))
         # A complaint from an author with a large following is a bigger risk: graded up (alerts/profiles.py).
         followers = followers_of(extra)
         severity = graded_severity(PORTAL_SEVERITY, followers)
-        reg = _Registration(
+        reg = Registration(
             title=(item["title"] or item["text"])[:120], severity=severity, category=item["category"],
             tags=tags, complainant=(item["author"] or "")[:255], platform=item["source"][:255],
             occurred_at=item["published_at"], content=text, demand=str(extra.get("demand") or "").strip()
-            or _demand_from([text]), evidence=[item["url"]] if item["url"] else [], post_uid=item["uid"])
+            or demand_from([text]), evidence=[item["url"]] if item["url"] else [], post_uid=item["uid"])
         ticket_id = self._create(conn, reg, now)
         if severity != PORTAL_SEVERITY and followers is not None:
             self._event(conn, ticket_id, now, "system", "note", None, None,
@@ -270,7 +235,7 @@ class TicketQueue:
             info_words = list(keywords if keywords is not None else ((row.keywords or []) if row else []))
             inc_id, title, own = incident, (row.title if row else ""), (row.ticket_id if row else None)
         else:
-            info = self._incident_info(conn, incident, with_posts=False)
+            info = incident_info(conn, incident, with_posts=False)
             info_keys, info_words = list(keys or info.keys), list(keywords or info.keywords)
             inc_id, title = info.id, info.title
             own = conn.execute(select(incidents.c.ticket_id).where(incidents.c.id == inc_id)).scalar()
@@ -580,7 +545,7 @@ class TicketQueue:
     def _link(self, ticket_id: int) -> str:
         return f"{self.config.alerts.console_url.rstrip('/')}/tickets/{ticket_id}"
 
-    def _create(self, conn: Connection, reg: _Registration, now: datetime) -> int:
+    def _create(self, conn: Connection, reg: Registration, now: datetime) -> int:
         number = self._next_number(conn, now)
         # Personal fields are encrypted at rest when a data key is set (monitor/crypto.py); readers decrypt.
         personal = cipher_for(self.config).encrypt_ticket(
@@ -619,61 +584,6 @@ class TicketQueue:
         self._event(conn, ticket_id, now, "system", "severity", None, None,
                     f"事件升级：{SEVERITY_ZH.get(row.severity)} → {SEVERITY_ZH.get(severity)}",
                     {"from": row.severity, "to": severity})
-
-    def _incident_info(self, conn: Connection, incident: Any, with_posts: bool = True) -> _IncidentInfo:
-        if hasattr(incident, "post_ids"):  # the tracker's Incident
-            return _IncidentInfo(incident.id, incident.severity, incident.title, list(incident.keys),
-                                 list(incident.keywords), sorted(incident.sources), list(incident.watch_names),
-                                 incident.representative, from_epoch(incident.opened_at), list(incident.post_ids),
-                                 None)
-        r = incident._mapping if hasattr(incident, "_mapping") else incident
-        uids: list[str] = []
-        if with_posts:
-            uids = list(conn.execute(select(incident_posts.c.post_uid).where(incident_posts.c.incident_id == r["id"])
-                                     .order_by(incident_posts.c.added_at, incident_posts.c.post_uid)).scalars())
-        return _IncidentInfo(r["id"], r["severity"], r.get("title") or "", list(r.get("keys") or []),
-                             list(r.get("keywords") or []), list(r.get("sources") or []),
-                             list(r.get("watches") or []), r.get("representative"), r["opened_at"], uids,
-                             r.get("category"))
-
-    def _register_incident(self, conn: Connection, info: _IncidentInfo) -> _Registration:
-        found = _posts_by_uid(conn, info.post_uids[:REGISTER_POSTS])
-        ordered = [found[u] for u in info.post_uids if u in found]
-        authors = Counter(p["author"] or p["author_id"] for p in ordered if p["author"] or p["author_id"])
-        main = [a for a, _ in authors.most_common(3)]
-        complainant = "、".join(main) + (f" 等{len(authors)}人" if len(authors) > len(main) else "")
-        rep = found.get(info.representative or "") or (ordered[0] if ordered else None)
-        content = _post_text(rep) if rep else info.title
-        demands = [str((p["extra"] or {}).get("demand") or "").strip() for p in ordered]
-        stated = [d for d, _ in Counter(d for d in demands if d).most_common(3)]
-        demand = "；".join(stated) or _demand_from([_post_text(p) for p in ordered])
-        categories = Counter(p["category"] for p in ordered if p["category"] and p["category"] != "other")
-        category = categories.most_common(1)[0][0] if categories else (info.category or (
-            "other" if any(p["category"] for p in ordered) else None))
-        evidence = _unique([p["url"] for p in ordered if p["url"]])[:EVIDENCE_LINKS]
-        return _Registration(
-            title=info.title or "负面舆情", severity=info.severity, category=category,
-            tags=_unique(list(info.keywords) + [w for w in info.watches if w != "*"]),
-            complainant=complainant[:255], platform=", ".join(info.sources)[:255], occurred_at=info.opened_at,
-            content=content, demand=demand, evidence=evidence, incident_id=info.id)
-
-    def _post_item(self, conn: Connection, post: Any, watches: Sequence[str] | None,
-                   category: str | None) -> dict[str, Any] | None:
-        if hasattr(post, "uid") and hasattr(post, "native_id") and not hasattr(post, "_mapping"):  # a Post
-            return {"uid": post.uid, "source": post.source, "title": post.title, "text": post.text,
-                    "author": post.author or post.author_id, "url": post.url, "published_at": post.published_at,
-                    "extra": dict(post.extra or {}), "watches": list(watches or ()), "category": category}
-        r: Mapping[str, Any] = post._mapping if hasattr(post, "_mapping") else post
-        source = r.get("source_name") or r.get("source")
-        if not source and r.get("source_id") is not None:
-            source = conn.execute(select(sources.c.name).where(sources.c.id == r["source_id"])).scalar()
-        if not source:
-            return None
-        return {"uid": f"{source}:{r['native_id']}", "source": source, "title": r.get("title") or "",
-                "text": r.get("text") or "", "author": r.get("author") or r.get("author_id") or "",
-                "url": r.get("url") or "", "published_at": r.get("published_at"), "extra": dict(r.get("extra") or {}),
-                "watches": list(watches if watches is not None else (r.get("watches") or [])),
-                "category": category or r.get("category")}
 
     def _portal_match(self, source: str, watches: Sequence[str]) -> bool:
         portal = self.config.queue.portal
@@ -756,28 +666,6 @@ def _event(r: Any) -> TicketEvent:
     return TicketEvent(r.id, r.at, r.actor, r.action, r.from_state, r.to_state, r.note, r.data)
 
 
-def _posts_by_uid(conn: Connection, uids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-    rows = posts_by_uid(conn, uids, posts.c.title, posts.c.text, posts.c.url, posts.c.author, posts.c.author_id,
-                        posts.c.extra, posts.c.category)
-    return {f"{r.source_name}:{r.native_id}": dict(r._mapping) for r in rows}
-
-
-def _post_text(p: Mapping[str, Any]) -> str:
-    title, text = p.get("title") or "", p.get("text") or ""
-    return f"{title} {text}".strip() if title and title not in text else text
-
-
-def _demand_from(texts: Sequence[str]) -> str:
-    """The sentences stating a demand (要求, 退款, 赔偿 ...), most repeated first, at most three."""
-    found: Counter[str] = Counter()
-    for text in texts:
-        for m in _SENTENCE.finditer(text):
-            sentence = m.group(0).strip(" ，,、")
-            if _DEMAND.search(sentence):
-                found[sentence[:80]] += 1
-    return "；".join(s for s, _ in found.most_common(3))
-
-
 def _overlap(keys: Sequence[str], words: Sequence[str], other_keys: Sequence[str],
              other_words: Sequence[str]) -> tuple[float, str]:
     """(score, why) of two incidents being one topic: a shared topic key (score 2) or shared keywords (share)."""
@@ -790,14 +678,6 @@ def _overlap(keys: Sequence[str], words: Sequence[str], other_keys: Sequence[str
         if share >= FLARE_KEYWORD_SHARE:
             return share, f"关键词重合 {'、'.join(sorted(a & b))}"
     return 0.0, ""
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    seen: list[str] = []
-    for x in items:
-        if x and x not in seen:
-            seen.append(x)
-    return seen
 
 
 def _category_zh(code: str | None) -> str:
