@@ -24,11 +24,28 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+#: A config loaded just before a command runs (by the data-key guard), taken once by the command's own ``_load``.
+_handoff: dict[str, Config] = {}
+
+
+def hand_over(path: str, config: Config) -> None:
+    """Give ``config``, just loaded from ``path``, to the next ``_load(path)`` (once), so it is not read twice."""
+    _handoff.clear()
+    _handoff[path] = config
+
+
+def clear_handover() -> None:
+    """Forget a config handed over and not taken (the command did not load it)."""
+    _handoff.clear()
+
+
 def _load(path: str) -> Config:
     from monitor.config import load_config
     from monitor.errors import ConfigError
     from monitor.logs import setup_logging
 
+    if path in _handoff:
+        return _handoff.pop(path)
     try:
         config = load_config(path)
     except ConfigError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from monitor.cli_common import _fail, _load, _store, actor_name, config_option
+from monitor.cli_common import _fail, _load, _store, actor_name, clear_handover, config_option, hand_over
 
 _ACTOR_HELP = "Who is doing this, for the audit log (default: $USER)."
 
@@ -39,10 +39,15 @@ def _guarded(callback: Any) -> Any:
 
         path = kwargs.get("config_path")
         if path is not None:
-            problem = check_key(_load(path))
+            config = _load(path)
+            problem = check_key(config)
             if problem:
                 _fail(f"error: {problem}")
-        return callback(*args, **kwargs)
+            hand_over(path, config)  # the command reads the same file: it gets this one
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            clear_handover()
 
     wrapper._key_guarded = True  # type: ignore[attr-defined]
     return wrapper
