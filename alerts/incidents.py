@@ -198,9 +198,13 @@ class IncidentTracker:
         incident.representative = representative or next(iter(incident.post_ids), None)
         names = [w for w in incident.watches if w != "*"]  # "*" is the implicit whole-stream watch
         if self._post_watches is not None:
-            # A topic incident is about the watches its posts mention most (the brand in a grievance).
+            # A topic incident is about the watches its posts mention most (the brand in a grievance): the first
+            # when a fifth of the posts name it (an emerging issue: the rest say 这家), a second from half.
             counts = Counter(w for pid in incident.post_ids for w in self._post_watches(pid))
-            names += [w for w, n in counts.most_common(2) if w not in names and n * 2 >= len(incident.post_ids)]
+            size = len(incident.post_ids)
+            for rank, (w, n) in enumerate(counts.most_common(2)):
+                if w not in names and n * (5 if rank == 0 else 2) >= size:
+                    names.append(w)
         incident.watch_names = names
         watch = "、".join(names)
         top = " ".join(incident.keywords[:3])

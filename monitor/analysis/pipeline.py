@@ -43,6 +43,8 @@ class Annotation:
     cues: tuple[str, ...]
 
 
+#: Labels of topics that surged, kept for incidents that ask after the topic expired.
+_LABELS_KEPT = 2048
 #: Quoted texts whose original post is remembered (a cascade quotes one text many times).
 _QUOTED_KEPT = 4096
 #: A repost scoring below this is taking a positive line on what it quotes (the ``positive`` label's cut).
@@ -85,6 +87,7 @@ class Analyzer:
         self._post_watches: dict[str, tuple[str, ...]] = {}
         self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
         self._quoted: dict[str, str] = {}  # quoted text -> the post in the window it is a copy of
+        self._labels: dict[str, tuple[list[str], str | None]] = {}  # topic -> its label when it last surged
 
     def process(self, posts: Sequence[Post]) -> tuple[list[Annotation], list[Signal]]:
         """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
@@ -118,9 +121,20 @@ class Analyzer:
                 continue
             keys = (*(f"watch:{w}" for w in watches), f"topic:{topic}")
             engagement = (post.reposts or 0) + (post.comments or 0)
-            signals += self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
-                                               counts, keys, engagement, cues, followers_of(post.extra) or 0,
-                                               max(neg, quoted.get(i, 0.0))))
+            raised = self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
+                                             counts, keys, engagement, cues, followers_of(post.extra) or 0,
+                                             max(neg, quoted.get(i, 0.0))))
+            for sig in raised:
+                if sig.key.startswith("topic:"):
+                    # Labelled now, while the topic is surely alive: a batch spanning hours (a replay, a catch-up
+                    # poll) may see it expire before the incident asks for its name.
+                    self._remember_label(sig.key.split(":", 1)[1])
+            signals += raised
+        if self.matcher.names and not self.detection.unwatched_topics:
+            # Alerts are per watch: a topic surge counts when some of its negative posts name a watch (an emerging
+            # issue often starts without the brand name, and the posts that do name it bring the rest along).
+            watched = self._post_watches
+            signals = [s for s in signals if not s.key.startswith("topic:") or any(watched.get(p) for p in s.post_ids)]
         if len(self._post_topics) > 200_000:  # only posts inside the detection window are asked about
             for uid in list(self._post_topics)[:100_000]:
                 del self._post_topics[uid]
@@ -192,9 +206,17 @@ class Analyzer:
         return self._post_watches.get(uid, ())
 
     def topic_label(self, topic: str) -> tuple[list[str], str | None]:
-        """Top keywords and the representative post of a topic (empty while the topic is unknown)."""
+        """Top keywords and the representative post of a topic (its last label when it has expired; empty when
+        it was never labelled)."""
         try:
             label = self.topics.label(self.topics.resolve(topic) or topic)
         except KeyError:  # expired
-            return [], None
+            return self._labels.get(topic, ([], None))
         return list(label.keywords), label.representative_post_id
+
+    def _remember_label(self, topic: str) -> None:
+        got = self.topic_label(topic)
+        if got[0] or got[1]:
+            self._labels[topic] = got
+            if len(self._labels) > _LABELS_KEPT:
+                del self._labels[next(iter(self._labels))]

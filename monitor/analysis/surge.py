@@ -47,6 +47,8 @@ class DetectionConfig(BaseModel):
                                                                            "a post counts towards a surge")
     min_authors: int = Field(default=6, ge=2, description="distinct authors of negative posts needed at least")
     min_negative_share: float = Field(default=0.5, ge=0, le=1, description="a topic's share of negative posts needed")
+    unwatched_topics: bool = Field(default=False, description="with watches configured, a topic none of whose "
+                                                                "negative posts matches a watch alerts too")
     min_negative_lean: float = Field(default=0.5, ge=0, le=1, description="... or the mean probability of negative "
                                                                             "of its posts")
     topic_prior_per_hour: float = Field(default=0.3, gt=0, description="negative authors an hour a topic usually "
