@@ -104,7 +104,7 @@ class Analyzer:
                 else (ALL_POSTS,)
             cleaned = clean(text)  # once, for both the duplicate index and the topics
             dup_of = self.duplicates.add(post.uid, text, ts, cleaned=cleaned)
-            joins = dup_of or (self._quoted_post(text, ts) if "//" in text else None)
+            joins = dup_of or (self._quoted_post(text) if "//" in text else None)
             topic = self.topics.add(post.uid, text, ts, duplicate_of=joins, cleaned=cleaned)
             # A surge counts clearly negative posts only: the model leans negative on plain statements and news.
             # A repost that spreads a clearly negative post without taking a positive line counts too.
@@ -141,7 +141,7 @@ class Analyzer:
                 self._post_watches.pop(uid, None)
         return notes, signals
 
-    def _quoted_post(self, text: str, ts: float) -> str | None:
+    def _quoted_post(self, text: str) -> str | None:
         """The post in the window that a repost quotes at the end of its chain (the one it spreads), if any.
 
         A repost's own words are often about something else entirely (求中奖 @friends), so by its text alone it lands
