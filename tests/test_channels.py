@@ -387,6 +387,22 @@ def test_feishu_codes(server: LoopbackServer, reply: dict[str, Any], status: int
     assert_no_secret(err, "hook-id-1", FS_SECRET)
 
 
+@pytest.mark.parametrize(("status", "headers", "wait"), [
+    (429, {"x-ogw-ratelimit-reset": "52"}, 52.0),  # the open platform's limit, with its reset time
+    (400, {"x-ogw-ratelimit-reset": "7"}, 7.0),  # older endpoints answer 400 with the same code
+    (429, {}, 60.0),  # no reset header: the usual wait
+    (200, {"x-ogw-ratelimit-reset": "soon"}, 60.0),  # a header that is not whole seconds is ignored
+])
+def test_feishu_rate_limit_waits_as_told(server: LoopbackServer, status: int, headers: dict[str, str],
+                                         wait: float) -> None:
+    server.route("/open-apis/bot/v2/hook/hook-id-1",
+                 answer({"code": 99991400, "msg": "request trigger frequency limit"}, status, headers))
+    err = send("feishu", {"webhook": server.url("/open-apis/bot/v2/hook/hook-id-1"), "secret": FS_SECRET})
+    assert err is not None and err.retryable and err.retry_after == wait
+    assert "rate limited" in str(err)
+    assert_no_secret(err, "hook-id-1", FS_SECRET)
+
+
 # ---------------------------------------------------------------------------------------------------- Slack
 
 
