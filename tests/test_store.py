@@ -274,3 +274,38 @@ def test_annotations_round_trip(store: Store) -> None:
         with store.engine.connect() as conn:
             raw = conn.execute(text("SELECT watches, cues, analysed_at FROM posts WHERE native_id = '1'")).one()
         assert tuple(raw) == ('["\\u9cb8\\u5e06", "w2"]', "null", "2026-11-20 08:05:00.000007")
+
+
+def test_new_posts_are_stored_alike_on_every_path(store: Store) -> None:
+    """commit_run stores each field of a new post (SQLite takes a faster path: the very bytes the generic insert
+    writes, checked against it); a post listed twice, or already stored, is stored once."""
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from monitor.db.store import _post_row
+
+    store.sync_sources([("a", "rss", "d")], T0)
+    later = T0 + timedelta(seconds=3, microseconds=250)
+    full = Post(source="a", native_id="x", text="正文 <b>", fetched_at=later, published_at=T0 - timedelta(hours=1),
+                title="标题", url="https://e.example/x", author="作者", author_id="u1", reposts=3, comments=0,
+                likes=None, content_hash="h1", extra={"merchant": "某店", "n": [1, 2]})
+    bare = Post(source="a", native_id="y", text="", fetched_at=later, published_at=T0, content_hash="h2")
+    store.commit_run("a", [full, bare, full], {}, started_at=T0, finished_at=later, pages=1)
+    store.commit_run("a", [full], {}, started_at=T0, finished_at=later, pages=1)
+    cols = [posts.c[c] for c in ("native_id", "url", "title", "text", "author", "author_id", "published_at",
+                                 "fetched_at", "reposts", "comments", "likes", "content_hash", "extra")]
+    with store.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(select(*cols).order_by(posts.c.native_id))]
+    assert rows == [("x", "https://e.example/x", "标题", "正文 <b>", "作者", "u1", T0 - timedelta(hours=1), later, 3, 0,
+                     None, "h1", {"merchant": "某店", "n": [1, 2]}),
+                    ("y", "", "", "", "", "", T0, later, None, None, None, "h2", None)]
+    if store.engine.dialect.name == "sqlite":
+        raw_sql = text("SELECT url, title, text, author, author_id, published_at, fetched_at, reposts, comments, "
+                       "likes, content_hash, extra FROM posts WHERE native_id = :n")
+        with store.engine.begin() as conn:
+            sid = conn.execute(select(posts.c.source_id).limit(1)).scalar_one()
+            for p in (full, bare):
+                generic = Post(**{**p.__dict__, "native_id": p.native_id + "-generic"})
+                conn.execute(sqlite_insert(posts), [_post_row(sid, generic)])
+            for n in ("x", "y"):
+                fast = tuple(conn.execute(raw_sql, {"n": n}).one())
+                assert fast == tuple(conn.execute(raw_sql, {"n": n + "-generic"}).one())

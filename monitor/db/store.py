@@ -347,7 +347,9 @@ class Store:
             existing.update({r.native_id: r.content_hash for r in rows})
         fresh = [p for nid, p in unique.items() if nid not in existing]
         edited = [p for nid, p in unique.items() if nid in existing and existing[nid] != p.content_hash]
-        if fresh:
+        if fresh and conn.dialect.name == "sqlite":
+            _insert_posts_sqlite(conn, source_id, fresh)
+        elif fresh:
             stmt = self._insert(posts).on_conflict_do_nothing(index_elements=["source_id", "native_id"])
             conn.execute(stmt, [_post_row(source_id, p) for p in fresh])
         for p in edited:  # an edited post (a complaint's status moving to 已完成) keeps its id and first fetch time
@@ -410,6 +412,33 @@ def _post_row(source_id: int, p: Post) -> dict[str, Any]:
         "reposts": p.reposts, "comments": p.comments, "likes": p.likes, "content_hash": p.content_hash,
         "extra": p.extra or None,
     }
+
+
+#: Columns a new post fills, in the order of :data:`_INSERT_POSTS_SQL`'s placeholders.
+_POST_COLUMNS = ("source_id", "native_id", "url", "title", "text", "author", "author_id", "published_at",
+                 "fetched_at", "reposts", "comments", "likes", "content_hash", "extra")
+# ON CONFLICT ... DO NOTHING (not INSERT OR IGNORE, which would also swallow a NOT NULL violation).
+_INSERT_POSTS_SQL = (f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) VALUES ({', '.join('?' * len(_POST_COLUMNS))})"
+                     " ON CONFLICT (source_id, native_id) DO NOTHING")
+
+
+def _insert_posts_sqlite(conn: Connection, source_id: int, fresh: Sequence[Post]) -> None:
+    """New posts as one DBAPI executemany of plain tuples (SQLite), like :func:`_annotate_sqlite`: the same rows
+    the generic insert writes (the columns' own bind processors encode times and JSON), at a fraction of the cost."""
+    dialect = conn.dialect
+    when = posts.c.published_at.type.dialect_impl(dialect).bind_processor(dialect)
+    to_json = posts.c.extra.type.dialect_impl(dialect).bind_processor(dialect)
+    fetched: dict[datetime, Any] = {}  # a poll's posts share one fetch time
+    rows = []
+    for p in fresh:
+        at = fetched.get(p.fetched_at)
+        if at is None:
+            at = fetched[p.fetched_at] = when(p.fetched_at) if when else p.fetched_at
+        extra = p.extra or None
+        rows.append((source_id, p.native_id, p.url, p.title, p.text, p.author, p.author_id,
+                     when(p.published_at) if when else p.published_at, at, p.reposts, p.comments, p.likes,
+                     p.content_hash, to_json(extra) if to_json else extra))
+    conn.exec_driver_sql(_INSERT_POSTS_SQL, rows)
 
 
 #: Columns an annotation sets, in the order of :data:`_ANNOTATE_SQL`'s placeholders.
