@@ -30,7 +30,7 @@ def run(config_path: str) -> None:
     from monitor.daemon import run_daemon
     from monitor.errors import StorageError
 
-    config = _load(config_path)
+    config = _load(config_path, check_data_key=True)
     try:
         run_daemon(config)
     except StorageError as exc:
@@ -320,11 +320,10 @@ def _register_lazy_commands() -> None:
 
     main.add_command(serve_command, "serve")
     main.add_command(web_command, "web")
-    # Personal data: `monitor privacy ...`; run and serve check the data key first (privacy.require_key).
-    from monitor.privacy_cli import guard_key, privacy_command
+    # Personal data: `monitor privacy ...` (run and serve check the data key as they load the config).
+    from monitor.privacy_cli import privacy_command
 
     main.add_command(privacy_command, "privacy")
-    guard_key(main, ("run", "serve"))
 
 
 _register_lazy_commands()

@@ -24,33 +24,24 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-#: A config loaded just before a command runs (by the data-key guard), taken once by the command's own ``_load``.
-_handoff: dict[str, Config] = {}
-
-
-def hand_over(path: str, config: Config) -> None:
-    """Give ``config``, just loaded from ``path``, to the next ``_load(path)`` (once), so it is not read twice."""
-    _handoff.clear()
-    _handoff[path] = config
-
-
-def clear_handover() -> None:
-    """Forget a config handed over and not taken (the command did not load it)."""
-    _handoff.clear()
-
-
-def _load(path: str) -> Config:
+def _load(path: str, *, check_data_key: bool = False) -> Config:
+    """The config at ``path``, or exit 2 saying what to fix. ``check_data_key`` (the long-running commands, run
+    and serve): also refuse to start on a malformed data key, or none while ``privacy.require_key`` is set."""
     from monitor.config import load_config
     from monitor.errors import ConfigError
     from monitor.logs import setup_logging
 
-    if path in _handoff:
-        return _handoff.pop(path)
     try:
         config = load_config(path)
     except ConfigError as exc:
         _fail(f"error: {exc}\nFix the file and run `monitor check --config {path}` again.")
     setup_logging(config.log.level, config.log.format, config.secrets)
+    if check_data_key:
+        from monitor.crypto import check_key
+
+        problem = check_key(config)
+        if problem:
+            _fail(f"error: {problem}")
     return config
 
 

@@ -1,56 +1,23 @@
 """``monitor privacy ...``: the data key, encrypting old rows, retention, a person's data exported or erased, and the
 audit log. Only click is imported at import time; the database stack loads when a command runs.
 
-:func:`guard_key` wraps ``monitor run`` and ``monitor serve`` so they refuse to start (exit 2) when the data key is
-malformed, or missing while ``privacy.require_key`` is set, and otherwise warn once that tickets are stored in
-plaintext.
+``monitor run`` and ``monitor serve`` check the data key as they load the config (``_load(check_data_key=True)``):
+they refuse to start (exit 2) when it is malformed, or missing while ``privacy.require_key`` is set, and otherwise
+warn once that tickets are stored in plaintext.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
 import click
 
-from monitor.cli_common import _fail, _load, _store, actor_name, clear_handover, config_option, hand_over
+from monitor.cli_common import _fail, _load, _store, actor_name, config_option
 
 _ACTOR_HELP = "Who is doing this, for the audit log (default: $USER)."
-
-
-def guard_key(group: click.Group, names: Iterable[str]) -> None:
-    """Make the commands ``names`` of ``group`` check the data key before they start (see the module text)."""
-    for name in names:
-        command = group.commands.get(name)
-        if command is None or command.callback is None or getattr(command.callback, "_key_guarded", False):
-            continue
-        command.callback = _guarded(command.callback)
-
-
-def _guarded(callback: Any) -> Any:
-    @functools.wraps(callback)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from monitor.crypto import check_key
-
-        path = kwargs.get("config_path")
-        if path is not None:
-            config = _load(path)
-            problem = check_key(config)
-            if problem:
-                _fail(f"error: {problem}")
-            hand_over(path, config)  # the command reads the same file: it gets this one
-        try:
-            return callback(*args, **kwargs)
-        finally:
-            clear_handover()
-
-    wrapper._key_guarded = True  # type: ignore[attr-defined]
-    return wrapper
 
 
 @click.group("privacy")

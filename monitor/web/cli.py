@@ -28,7 +28,7 @@ def serve_command(config_path: str, listen: str | None) -> None:
     from monitor.web.config import WebConfig
     from monitor.web.ops import bind, refuse_reason, server_config, startup_warnings
 
-    config = _load(config_path)
+    config = _load(config_path, check_data_key=True)
     if listen:
         try:
             web = WebConfig.model_validate(config.web.model_dump() | {"listen": listen})
