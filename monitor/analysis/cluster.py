@@ -573,19 +573,6 @@ class TopicClusterer:
                 if len(posting) == 1:
                     index[code] = posting[0]
 
-    def _unpost(self, code: int, num: int) -> None:
-        index = self._index
-        posting = index.get(code)
-        if posting is None:
-            return
-        if isinstance(posting, int):
-            if posting == num:
-                del index[code]
-        elif num in posting:
-            posting.remove(num)
-            if len(posting) == 1:
-                index[code] = posting[0]
-
     def _add_counts(self, cluster: _Cluster, counts: dict[int, float], ts: float, mass: float = 1.0) -> None:
         if cluster.codes is not None:
             cluster.counts = dict.fromkeys(cluster.codes, cluster.mass)

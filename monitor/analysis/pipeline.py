@@ -68,7 +68,7 @@ class Analyzer:
         from monitor.analysis.category import CategoryClassifier
         from monitor.analysis.cluster import TopicClusterer
         from monitor.analysis.dedup import NearDuplicateIndex
-        from monitor.analysis.sentiment import get_backend, label_for
+        from monitor.analysis.sentiment import get_backend, label_for, split_repost
 
         self.matcher = WatchMatcher(watches)
         self.detection = detection or DetectionConfig()
@@ -77,6 +77,7 @@ class Analyzer:
         dup_window = analysis.duplicate_window if analysis else 24 * 3600
         self.sentiment = sentiment or get_backend(analysis.sentiment if analysis else "weibo")
         self._label = label_for
+        self._split_repost = split_repost
         self.duplicates = NearDuplicateIndex(window_seconds=dup_window)
         # The clusterer's own near-duplicate pass is off: the index above already found them (done once, not twice).
         self.topics = TopicClusterer(window_seconds=topic_window, near_duplicates=False)
@@ -94,7 +95,9 @@ class Analyzer:
         ordered = sorted(posts, key=lambda p: (p.published_at, p.uid))
         texts = [analysis_text(p.title, p.text) for p in ordered]
         scores = self.sentiment.score(texts)
-        quoted = self._quoted_scores(texts, scores)
+        # What each repost spreads: the oldest post of its chain (split once, for both uses below).
+        quotes = [self._quote_of(t) if "//" in t else None for t in texts]
+        quoted = self._quoted_scores(quotes, scores)
         notes: list[Annotation] = []
         signals: list[Signal] = []
         for i, (post, text, neg) in enumerate(zip(ordered, texts, scores, strict=True)):
@@ -104,7 +107,8 @@ class Analyzer:
                 else (ALL_POSTS,)
             cleaned = clean(text)  # once, for both the duplicate index and the topics
             dup_of = self.duplicates.add(post.uid, text, ts, cleaned=cleaned)
-            joins = dup_of or (self._quoted_post(text) if "//" in text else None)
+            quote = quotes[i]
+            joins = dup_of or (self._quoted_post(quote) if quote else None)
             topic = self.topics.add(post.uid, text, ts, duplicate_of=joins, cleaned=cleaned)
             # A surge counts clearly negative posts only: the model leans negative on plain statements and news.
             # A repost that spreads a clearly negative post without taking a positive line counts too.
@@ -141,20 +145,19 @@ class Analyzer:
                 self._post_watches.pop(uid, None)
         return notes, signals
 
-    def _quoted_post(self, text: str) -> str | None:
-        """The post in the window that a repost quotes at the end of its chain (the one it spreads), if any.
+    def _quote_of(self, text: str) -> str | None:
+        """The oldest post quoted in a repost chain ``own//@a: ...//@b: original`` (the one it spreads), or None."""
+        chain = self._split_repost(text)[1]
+        return chain[-1] if chain and chain[-1].strip() else None
+
+    def _quoted_post(self, quoted: str) -> str | None:
+        """The post in the window that a repost's quoted text copies, if any.
 
         A repost's own words are often about something else entirely (求中奖 @friends), so by its text alone it lands
         in a topic of its own; by what it spreads it belongs with the original and the other reposts of it. Found
         originals are remembered by text (a cascade quotes one text hundreds of times); misses are not, since the
         original may still arrive.
         """
-        from monitor.analysis.sentiment import split_repost
-
-        chain = split_repost(text)[1]
-        if not chain or not chain[-1].strip():
-            return None
-        quoted = chain[-1]
         found = self._quoted.get(quoted)
         if found is not None:
             return found
@@ -166,7 +169,7 @@ class Analyzer:
             del self._quoted[next(iter(self._quoted))]
         return match.post_id
 
-    def _quoted_scores(self, texts: list[str], scores: Sequence[float]) -> dict[int, float]:
+    def _quoted_scores(self, quotes: list[str | None], scores: Sequence[float]) -> dict[int, float]:
         """For reposts not clearly negative themselves: the sentiment of the post they quote (index -> score).
 
         The sentiment of a repost weighs the reposter's own words fully and the quoted chain at half, which is right
@@ -174,15 +177,9 @@ class Analyzer:
         里有头发 spreads a complaint. So a repost whose own score is not positive (at least ``SPREAD_FLOOR``) also
         counts when the oldest post in its chain, the one being spread, is clearly negative on its own.
         """
-        from monitor.analysis.sentiment import split_repost
-
         threshold = self.detection.negative_threshold
-        picked: list[tuple[int, str]] = []
-        for i, (text, score) in enumerate(zip(texts, scores, strict=True)):
-            if SPREAD_FLOOR <= score < threshold and "//" in text:
-                chain = split_repost(text)[1]
-                if chain and chain[-1].strip():
-                    picked.append((i, chain[-1]))
+        picked = [(i, q) for i, (q, score) in enumerate(zip(quotes, scores, strict=True))
+                  if q is not None and SPREAD_FLOOR <= score < threshold]
         if not picked:
             return {}
         return dict(zip((i for i, _ in picked), self.sentiment.score([q for _, q in picked]), strict=True))

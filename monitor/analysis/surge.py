@@ -12,7 +12,8 @@ the key's negative volume with what is usual for it:
 The count that matters is *distinct authors* among the negative posts (one angry person posting twenty times is one
 voice; twenty people are a crowd). Its excess over the baseline is a z-score with over-dispersion (real counts vary
 more than Poisson), and a surge must also be *negative*: a topic needs a negative share of at least
-``min_negative_share``, a watch a share above its usual one, so a positive viral event never opens an incident.
+``min_negative_share`` (or its posts' mean probability of negative at least ``min_negative_lean``), a watch a share
+above its usual one, so a positive viral event never opens an incident.
 Cross-source spread, engagement, growth and collective-action cues (集体投诉, 维权群, 12315 ...) add to the score.
 The score maps to a severity (blue < yellow < orange < red), and the reasons are kept as numbers so an alert can say
 why in either language.
