@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,6 +22,17 @@ from monitor.web.app import create_app
 from monitor.web.auth import hash_password
 from tests.test_web_e2e import WAIT, _browser_or_skip, _severe, chromium
 from tests.web_helpers import HANDLER, PASSWORD, build_database, make_config, serve
+
+
+def log_in(driver: Any, wait: Any, name: str) -> None:
+    """Fill in the login page the console sent us to, as ``name`` with the test password."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#login-name"))).send_keys(name)
+    driver.find_element(By.CSS_SELECTOR, "#login-password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#login-submit").click()
+
 
 INTERNAL_NOTE = "内部备注：投诉人情绪激动 <b>勿外传</b>"
 
@@ -59,9 +71,7 @@ def test_reply_script_followup_and_public_progress(tmp_path: Path) -> None:
             return str(driver.find_element(css, selector).text)
 
         driver.get(f"{base}/tickets/{tid}")
-        wait.until(ec.visibility_of_element_located((css, "#login-name"))).send_keys(HANDLER)
-        driver.find_element(css, "#login-password").send_keys(PASSWORD)
-        driver.find_element(css, "#login-submit").click()
+        log_in(driver, wait, HANDLER)
         wait.until(lambda d: text_of("#ticket-state") == "受理")
         expected = [m for m in _severe(driver) if not ("401" in m and "/api/me " in m)]
         assert expected == []
@@ -151,7 +161,6 @@ def test_admin_edits_adds_and_retires_reply_scripts(tmp_path: Path) -> None:
     pytest.importorskip("selenium")
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from alerts.scripts import ScriptLibrary
@@ -176,9 +185,7 @@ def test_admin_edits_adds_and_retires_reply_scripts(tmp_path: Path) -> None:
             return str(driver.find_element(css, selector).text)
 
         driver.get(f"{base}/scripts")
-        wait.until(ec.visibility_of_element_located((css, "#login-name"))).send_keys(ADMIN)
-        driver.find_element(css, "#login-password").send_keys(PASSWORD)
-        driver.find_element(css, "#login-submit").click()
+        log_in(driver, wait, ADMIN)
         wait.until(lambda d: first.key in text_of("#script-library"))
 
         # Edit: the form fills with the script, its key locked; saving makes version 2.
