@@ -143,7 +143,7 @@ def test_console_login_incident_ack_ticket_move(driver: Any, tmp_path: Path) -> 
         link.click()
         title = wait.until(ec.visibility_of_element_located((css, "#incident-title")))
         assert title.text == incident["title"]
-        assert "36" in text_of("#incident-header")
+        assert len(incident["post_ids"]) == 36 and "帖子\n36" in text_of("#incident-header")
         hostile = wait.until(ec.presence_of_element_located(
             (css, '#incident-posts li[data-uid="weibo:w30"] .post-text')))
         assert XSS in hostile.text

@@ -43,6 +43,10 @@ def surge_stream(now: datetime | None = None, seed: int = 7) -> list[dict[str, A
     """Two days of everyday posts on two platforms, then in the last hour a clear negative surge about the watched
     brand: 36 buyers on weibo and tieba repeating one grievance, one of them with a script-injection payload."""
     now = now or datetime.now(UTC)
+    # Pinned to half past an hour: where the hour boundaries fall in the wave decides the watch's hourly baseline
+    # slots and so the signals' timing and the posts the incident holds by the end; unpinned, the tests' incident
+    # changed with the minute they ran at.
+    now = now.replace(minute=30, second=0, microsecond=0) - timedelta(hours=1 if now.minute < 30 else 0)
     rnd = random.Random(seed)
     start = now - timedelta(days=2)
     rows: list[dict[str, Any]] = []
