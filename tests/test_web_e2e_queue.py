@@ -29,6 +29,9 @@ def log_in(driver: Any, wait: Any, name: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
+    # The console redirects to the login page itself: wait for that navigation first, since looking for the form
+    # while it happens fails with "aborted by navigation".
+    wait.until(ec.url_contains("/login?next="))
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#login-name"))).send_keys(name)
     driver.find_element(By.CSS_SELECTOR, "#login-password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "#login-submit").click()
