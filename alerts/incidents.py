@@ -2,23 +2,34 @@
 
 A signal for a key (``watch:NAME`` or ``topic:ID``) that already has an open incident updates it. A signal for a new
 key joins an open incident when most of its posts are already attached there (a watch-level surge made of one
-topic's posts is that topic's incident, not a second one); otherwise it opens a new incident. Every change is kept
-as a timeline point (severity, score, volume at that moment), and the reasons of the latest signal are the
-incident's reasons. Pure: the caller persists the changes and gives the time.
+topic's posts is that topic's incident, not a second one), or when it is a topic that an incident's topic was merged
+into; a key that surges again within a day of its incident going quiet reopens that incident; otherwise it opens a
+new incident. Every change is kept as a timeline point (severity, score, volume at that moment), and the reasons of
+the latest signal are the incident's reasons. Between signals, an open incident takes in each new counted post of
+its topics (the detector only speaks at a start, an escalation, a doubling or every ``update_every``; the posts in
+between are the incident's too). Pure: the caller persists the changes and gives the time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from monitor.analysis.surge import SEVERITIES, Reason, Signal
+
+if TYPE_CHECKING:
+    from monitor.analysis.pipeline import Annotation
 
 #: A new key joins an open incident holding at least this share of its posts.
 JOIN_SHARE = 0.5
 #: A watch signal joins a topic incident when that topic makes up this share of the watch's negative posts.
 WATCH_JOIN_SHARE = 0.3
+#: A key that surges again within this long of its incident going quiet reopens that incident (the same grievance
+#: flaring up again is news about it, not a new event); quiet keys are remembered up to ``_QUIET_KEPT``.
+REFLARE_SECONDS = 24 * 3600
+_QUIET_KEPT = 4096
 
 
 @dataclass
@@ -53,13 +64,26 @@ class Incident:
 
 @dataclass(frozen=True)
 class Change:
-    """What a signal did: opened or updated an incident, and whether it escalated (worth notifying)."""
+    """What a signal did: opened or updated an incident, and whether it escalated (worth notifying).
+
+    ``signal`` is None for posts taken in between signals (``new_posts``, at stream time ``attached_at``).
+    ``reopened``: a quiet incident flared up again (its status is ``open`` again).
+    """
 
     incident: Incident
-    signal: Signal
+    signal: Signal | None
     opened: bool
     escalated: bool
     new_posts: tuple[str, ...]
+    attached_at: float | None = None
+    reopened: bool = False
+
+    @property
+    def at(self) -> float:
+        """Stream time of the change."""
+        if self.signal is not None:
+            return self.signal.at
+        return self.attached_at if self.attached_at is not None else self.incident.updated_at
 
 
 PostInfo = Callable[[str], "tuple[str, str] | None"]  # post uid -> (author, source)
@@ -71,8 +95,11 @@ class IncidentTracker:
 
     def __init__(self, post_info: PostInfo, topic_label: TopicLabel, *, next_id: int = 1,
                  post_topic: Callable[[str], str | None] | None = None,
-                 post_watches: Callable[[str], tuple[str, ...]] | None = None) -> None:
+                 post_watches: Callable[[str], tuple[str, ...]] | None = None,
+                 reopenable: Callable[[int], bool] | None = None) -> None:
         self._post_info = post_info
+        self._reopenable = reopenable
+        self._quiet: dict[str, Incident] = {}  # key -> the incident it had when its surge ended, latest last
         self._post_watches = post_watches
         self._topic_label = topic_label
         self._post_topic = post_topic
@@ -90,20 +117,31 @@ class IncidentTracker:
             self._post_owner[pid] = incident.id
         self._next_id = max(self._next_id, incident.id + 1)
 
-    def apply(self, signals: Iterable[Signal]) -> list[Change]:
-        """Open or update incidents for each signal, in order."""
+    def apply(self, signals: Iterable[Signal], notes: Sequence[Annotation] = (),
+              at: float | None = None) -> list[Change]:
+        """Open or update incidents for each signal, in order; then attach the batch's other counted posts
+        (``notes``, from the analysis of the same batch) to the open incidents of their keys, as of stream time
+        ``at``."""
+        changes = self._signals(signals)
+        if notes:
+            changes += self._attach(notes, at)
+        return changes
+
+    def _signals(self, signals: Iterable[Signal]) -> list[Change]:
         changes = []
         for sig in signals:
             incident = self.by_key.get(sig.key)
-            opened = False
+            opened = reopened = False
             if incident is None:
                 incident = self._joinable(sig)
-                if incident is None:
+                if incident is None and (incident := self._reflare(sig)) is not None:
+                    reopened = True
+                elif incident is None:
                     incident = Incident(self._next_id, sig.at, sig.at, sig.severity, sig.score, [sig.key])
                     self._next_id += 1
                     self.open[incident.id] = incident
                     opened = True
-                else:
+                elif sig.key not in incident.keys:
                     incident.keys.append(sig.key)
                 self.by_key[sig.key] = incident
             before = SEVERITIES.index(incident.severity)
@@ -131,7 +169,56 @@ class IncidentTracker:
                 for pid in members:  # the topic's posts belong to this incident (also those it already held)
                     self._post_owner.setdefault(pid, incident.id)
             self._label(incident)
-            changes.append(Change(incident, sig, opened, escalated, new))
+            changes.append(Change(incident, sig, opened, escalated, new, reopened=reopened))
+        return changes
+
+    def _reflare(self, sig: Signal) -> Incident | None:
+        """The quiet incident a surging key (or a topic merged into it) had, reopened; None when there is none, it
+        went quiet over ``REFLARE_SECONDS`` ago or the team resolved it."""
+        for key in (sig.key, *sig.aliases):
+            incident = self._quiet.get(key)
+            if incident is None or incident.status != "quiet" or sig.at - incident.updated_at > REFLARE_SECONDS:
+                continue
+            if key == sig.key and any(a not in incident.keys for a in sig.aliases):
+                # The topic has taken in other topics since: the new surge may well be theirs (two complaints about
+                # one brand's deliveries can merge), so it is news of its own, not this incident flaring up.
+                continue
+            if self._reopenable is not None and not self._reopenable(incident.id):
+                continue
+            for k in incident.keys:
+                if self._quiet.get(k) is incident:
+                    del self._quiet[k]
+            incident.status = "open"
+            self.open[incident.id] = incident
+            for pid in incident.post_ids:
+                self._post_owner.setdefault(pid, incident.id)
+            return incident
+        return None
+
+    def _attach(self, notes: Sequence[Annotation], at: float | None) -> list[Change]:
+        """Counted posts of keys with an open incident that no signal brought: one change per incident."""
+        taken: dict[int, list[str]] = {}
+        for note in notes:
+            if not note.counted:
+                continue
+            # Topics only: a watch's surge is about its volume, and its signals bring the window's negative posts;
+            # attaching every negative post of a whole-stream watch in between would sweep in the background.
+            holder = self.by_key.get(f"topic:{note.topic}")
+            if holder is None or holder.id not in self.open or note.uid in holder.post_ids:
+                continue
+            info = self._post_info(note.uid)
+            holder.post_ids[note.uid] = info[0] if info is not None else ""
+            if info is not None:
+                holder.sources.add(info[1])
+            self._post_owner.setdefault(note.uid, holder.id)
+            taken.setdefault(holder.id, []).append(note.uid)
+        changes = []
+        for incident_id, uids in taken.items():
+            incident = self.open[incident_id]
+            if at is not None:
+                incident.updated_at = max(incident.updated_at, at)
+            self._label(incident)
+            changes.append(Change(incident, None, False, False, tuple(uids), attached_at=at))
         return changes
 
     def close_keys(self, keys: Iterable[str]) -> list[Incident]:
@@ -144,6 +231,11 @@ class IncidentTracker:
             if not any(k in self.by_key and self.by_key[k] is incident for k in incident.keys):
                 incident.status = "quiet"
                 self.open.pop(incident.id, None)
+                for k in incident.keys:
+                    self._quiet.pop(k, None)  # latest last: the oldest are dropped first
+                    self._quiet[k] = incident
+                while len(self._quiet) > _QUIET_KEPT:
+                    del self._quiet[next(iter(self._quiet))]
                 for pid in incident.post_ids:  # keep the owner map to open incidents: it must not grow forever
                     if self._post_owner.get(pid) == incident.id:
                         del self._post_owner[pid]
@@ -165,6 +257,12 @@ class IncidentTracker:
                 if count >= WATCH_JOIN_SHARE * len(sig.post_ids):
                     return self.open[best]
             return None
+        for alias in sig.aliases:
+            # The same topic under the id it was merged into (clustering merges a grown cluster with its neighbour
+            # and the older id survives, so an event can go on under another id in mid-surge).
+            holder = self.by_key.get(alias)
+            if holder is not None and holder.id in self.open:
+                return holder
         # Topic incidents take in other keys whose posts they already own.
         owners: dict[int, int] = {}
         for pid in sig.post_ids:

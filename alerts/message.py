@@ -30,10 +30,10 @@ class PostRef:
 class Message:
     """One notification, ready to be rendered by any channel.
 
-    ``kind`` is the event (``incident.opened``, ``incident.escalated``, ``incident.repeat``, ``ticket.created``,
-    ``ticket.overdue``, ``ticket.escalated``, ``test``); ``title`` starts with the severity; ``facts`` are the
-    numbers as (label, value) pairs; ``reasons`` are sentences saying why; ``data`` is the structured record
-    (the incident or ticket as JSON) that the generic webhook sends as is.
+    ``kind`` is the event (``incident.opened``, ``incident.escalated``, ``incident.repeat``, ``incident.reflared``,
+    ``ticket.created``, ``ticket.overdue``, ``ticket.escalated``, ``test``); ``title`` starts with the severity;
+    ``facts`` are the numbers as (label, value) pairs; ``reasons`` are sentences saying why; ``data`` is the
+    structured record (the incident or ticket as JSON) that the generic webhook sends as is.
     """
 
     kind: str

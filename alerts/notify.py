@@ -101,8 +101,13 @@ class Notifier:
         self.enabled = [c.name for c in config.channels if c.enabled]
 
     # -- incidents -----------------------------------------------------------------------------------------------
-    def on_incident(self, conn: Connection, incident_id: int, now: datetime, *, repeat: bool = False) -> int:
-        """Decide whether the incident's current state is worth a message; write it. Returns rows written."""
+    def on_incident(self, conn: Connection, incident_id: int, now: datetime, *, repeat: bool = False,
+                    reflared: bool = False) -> int:
+        """Decide whether the incident's current state is worth a message; write it. Returns rows written.
+
+        ``repeat``: the reminder of an unacknowledged incident. ``reflared``: a quiet incident surged again, which
+        is news even when acknowledged (the team may have thought it over).
+        """
         row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).one_or_none()
         if row is None or row.status == "resolved":
             return 0
@@ -112,11 +117,12 @@ class Notifier:
         first = row.notified_at is None
         sev_up = not first and SEVERITIES.index(severity) > SEVERITIES.index(row.notified_severity or "blue")
         doubled = not first and row.notified_posts > 0 and row.posts >= 2 * row.notified_posts
-        if not (first or sev_up or doubled or repeat):
+        if not (first or sev_up or doubled or repeat or reflared):
             return 0
-        if row.acked_at is not None and not sev_up and not first:
-            return 0  # acknowledged: the team is on it; only a higher severity is news
-        kind = "incident.opened" if first else ("incident.escalated" if sev_up or doubled else "incident.repeat")
+        if row.acked_at is not None and not sev_up and not first and not reflared:
+            return 0  # acknowledged: the team is on it; only a higher severity or a new flare-up is news
+        kind = "incident.opened" if first else ("incident.escalated" if sev_up else "incident.reflared" if reflared
+                                                else "incident.escalated" if doubled else "incident.repeat")
         subject = f"incident:{incident_id}"
         message = self.incident_message(conn, row, kind, now)
         watches = list(row.watches or [])
@@ -196,7 +202,8 @@ class Notifier:
         r = row
         tz = ZoneInfo(self.config.timezone)
         sev = r.severity
-        label = {"incident.opened": "新预警", "incident.escalated": "预警升级", "incident.repeat": "持续中"}[kind]
+        label = {"incident.opened": "新预警", "incident.escalated": "预警升级", "incident.repeat": "持续中",
+                 "incident.reflared": "再次升温"}[kind]
         title = f"{SEVERITY_EMOJI[sev]}【{SEVERITY_ZH[sev]}预警·{label}】{r.title}"
         reasons = tuple(render_reason(Reason(c, tuple((k, v) for k, v in vals)))
                         for c, vals in (r.reasons or []))

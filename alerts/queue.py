@@ -268,9 +268,10 @@ class TicketQueue:
         return [int(t.id)]
 
     def handle_change(self, conn: Connection, change: Change, now: datetime) -> int | None:
-        """The one call for the analysis stage per incident change: a new or escalated incident first reopens a
-        matching resolved ticket (a flare), else opens (or raises the severity of) its own. Returns the ticket id."""
-        if not (change.opened or change.escalated):
+        """The one call for the analysis stage per incident change: a new, escalated or reopened incident first
+        reopens a matching resolved ticket (a flare), else opens (or raises the severity of) its own. Returns the
+        ticket id."""
+        if not (change.opened or change.escalated or change.reopened):
             return None
         reopened = self.on_incident_flare(conn, change.incident, now)
         if reopened:

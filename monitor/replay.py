@@ -164,7 +164,7 @@ def replay(config: Config, input_path: Path, output_path: Path, *, db_url: str |
             for post in fresh:
                 authors[post.uid] = (post.author or post.uid, post.source)
             notes, signals = analyzer.process(fresh)
-            changes = tracker.apply(signals)
+            changes = tracker.apply(signals, notes, analyzer.stream_time)
             store.save_analysis(notes, changes, now)
             for change in changes:
                 seen[change.incident.id] = change.incident

@@ -163,3 +163,31 @@ def test_a_topic_alerts_when_some_of_its_posts_name_the_watch(tmp_path: Path) ->
     assert incidents and all(i["title"].startswith("鲸帆") for i in incidents)
     attached = {p.split(":", 1)[1] for i in incidents for p in i["post_ids"]}
     assert any(int(p) % 3 for p in attached), "posts without the brand name come along"
+
+
+def test_every_negative_post_of_the_wave_after_it_opened_is_attached(tmp_path: Path) -> None:
+    """The detector speaks at a start, an escalation and every few minutes; the wave's posts in between (and after
+    its last signal) are the incident's too. Checked against what the database says each post is."""
+    rows = stream()
+    wave = T0 + timedelta(days=2)
+    # The wave goes on for another 75 minutes, a post every 3 minutes: more posts than signals.
+    rows += [post(3000 + i, wave + timedelta(minutes=41 + 3 * i), f"{GRIEVANCE[i % 4]} +{i}", f"late{i}",
+                  ["weibo", "tieba"][i % 2]) for i in range(25)]
+    db = tmp_path / "replay.db"
+    out = tmp_path / "out.jsonl"
+    replay(parse_config("sources: []\n"), write(tmp_path / "in.jsonl", rows), out, db_url=f"sqlite:///{db}",
+           progress=io.StringIO())
+    [inc] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    opened = datetime.fromisoformat(inc["opened_at"])
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        negative = {r[0] for r in conn.execute(text(
+            "SELECT native_id FROM posts WHERE sentiment = 'negative' AND CAST(native_id AS INTEGER) >= 1000 "
+            "AND CAST(native_id AS INTEGER) < 4000 AND CAST(native_id AS INTEGER) NOT BETWEEN 2000 AND 2999"))}
+        stored = {r[0] for r in conn.execute(text("SELECT post_uid FROM incident_posts"))}
+    engine.dispose()
+    published = {str(r["id"]): datetime.fromisoformat(r["published_at"]) for r in rows}
+    after = {n for n in negative if published[n] >= opened}
+    members = {p.split(":", 1)[1] for p in inc["post_ids"]}
+    assert len(after) >= 40 and after <= members, sorted(after - members)
+    assert {p.split(":", 1)[1] for p in stored} == members

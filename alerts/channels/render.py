@@ -40,6 +40,7 @@ Dialect = Literal["dingtalk", "wecom", "lark", "slack"]
 #: How each event kind is named in a message.
 KIND_ZH = {
     "incident.opened": "新舆情事件", "incident.escalated": "事件升级", "incident.repeat": "事件持续",
+    "incident.reflared": "事件再次升温",
     "ticket.created": "工单已创建", "ticket.overdue": "工单超时", "ticket.escalated": "工单升级",
     "ticket.sync": "工单同步", "test": "测试消息",
 }

@@ -245,6 +245,14 @@ class TopicClusterer:
         num = self._resolve_num(cluster_id)
         return None if num is None else f"c{num}"
 
+    def absorbed(self, cluster_id: str) -> list[str]:
+        """Ids of clusters merged into this one that still resolve to it (posts that joined under them are in the
+        window), oldest merge first; empty for an unknown or expired id."""
+        num = self._resolve_num(cluster_id)
+        if num is None:
+            return []
+        return [f"c{n}" for n in self._absorbed.get(num, ())]
+
     def members(self, cluster_id: str) -> list[str]:
         """Ids of the cluster's posts still in the window, oldest first (empty for an unknown or expired id)."""
         num = self._resolve_num(cluster_id)

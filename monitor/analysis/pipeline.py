@@ -10,7 +10,7 @@ is annotated but does not count for a surge: it is not news.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from monitor.analysis.surge import DetectionConfig, Event, Signal, SurgeDetector, find_cues
@@ -41,6 +41,9 @@ class Annotation:
     dup_of: str | None
     category: str | None
     cues: tuple[str, ...]
+    #: Counted for a surge of its watches and topic (clearly negative, or spreading a clearly negative post, and
+    #: not old news): an open incident of those keys takes it in even between signals.
+    counted: bool = False
 
 
 #: Labels of topics that surged, kept for incidents that ask after the topic expired.
@@ -115,11 +118,12 @@ class Analyzer:
             counts = neg >= self.detection.negative_threshold or quoted.get(i, 0.0) >= self.detection.negative_threshold
             category = self._category(text) if label == "negative" else None
             cues = find_cues(text, self._cues) if counts else ()
-            notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues))
+            fresh = ts >= self.stream_time - self.detection.window
+            notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues,
+                                    counts and fresh))
             self._post_topics[post.uid] = f"topic:{topic}"
             if watches != (ALL_POSTS,):
                 self._post_watches[post.uid] = watches
-            fresh = ts >= self.stream_time - self.detection.window
             self.stream_time = max(self.stream_time, ts)
             if not fresh:
                 continue
@@ -128,11 +132,15 @@ class Analyzer:
             raised = self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
                                              counts, keys, engagement, cues, followers_of(post.extra) or 0,
                                              max(neg, quoted.get(i, 0.0))))
-            for sig in raised:
+            for k, sig in enumerate(raised):
                 if sig.key.startswith("topic:"):
                     # Labelled now, while the topic is surely alive: a batch spanning hours (a replay, a catch-up
                     # poll) may see it expire before the incident asks for its name.
                     self._remember_label(sig.key.split(":", 1)[1])
+                    # Likewise the topics merged into it: an incident opened under one of them is this one's.
+                    absorbed = self.topics.absorbed(topic)
+                    if absorbed:
+                        raised[k] = replace(sig, aliases=tuple(f"topic:{a}" for a in absorbed))
             signals += raised
         if self.matcher.names and not self.detection.unwatched_topics:
             # Alerts are per watch: a topic surge counts when some of its negative posts name a watch (an emerging

@@ -45,7 +45,8 @@ class AnalysisStage:
         self.configure_alerts(config)
         self.tracker = IncidentTracker(self._authors.get, self.analyzer.topic_label,
                                        post_topic=self.analyzer.topic_of,
-                                       post_watches=self.analyzer.watches_of)
+                                       post_watches=self.analyzer.watches_of,
+                                       reopenable=lambda iid: store.incident_status(iid) == "quiet")
 
     def configure_alerts(self, config: Config) -> None:
         """Take new notification and queue settings (a config reload that left the analysis alone)."""
@@ -90,7 +91,7 @@ class AnalysisStage:
         notes, signals = self.analyzer.process(posts)
         for n in notes:
             self._categories[n.uid] = n.category
-        changes = self.tracker.apply(signals)
+        changes = self.tracker.apply(signals, notes, self.analyzer.stream_time)
         categories = {ch.incident.id: self._category(ch.incident.post_ids) for ch in changes}
 
         def then(conn: Connection, incident_ids: list[int]) -> None:
@@ -99,19 +100,21 @@ class AnalysisStage:
                 for ch in changes:
                     self.queue.handle_change(conn, ch, now)
                 self.queue.open_for_posts(conn, posts, notes, now)
+            reflared = {ch.incident.id for ch in changes if ch.reopened}
             for incident_id in incident_ids:
-                self.notifier.on_incident(conn, incident_id, now)
+                self.notifier.on_incident(conn, incident_id, now, reflared=incident_id in reflared)
 
         self.store.save_analysis(notes, changes, now, categories=categories, then=then)
         ended = self.analyzer.detector.expire(self.analyzer.stream_time)
         quiet = self.tracker.close_keys(ended)
         self.store.mark_quiet([i.id for i in quiet], now)
         for ch in changes:
-            if ch.opened or ch.escalated:
+            if ch.opened or ch.escalated or ch.reopened:
                 inc = ch.incident
                 if ch.opened:
                     record_incident_opened(inc.severity)
-                event(log, "incident.opened" if ch.opened else "incident.escalated", logging.WARNING,
+                name = "incident.opened" if ch.opened else "incident.reflared" if ch.reopened else "incident.escalated"
+                event(log, name, logging.WARNING,
                       id=inc.id, severity=inc.severity, title=inc.title, posts=len(inc.post_ids),
                       authors=len(inc.authors), score=inc.score)
         self._forget(now)

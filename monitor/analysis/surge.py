@@ -128,6 +128,8 @@ class Signal:
     reasons: tuple[Reason, ...]
     escalated: bool = False
     first: bool = False
+    #: Other keys that now go by this one (topics absorbed into this topic while their posts are in the window).
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass

@@ -16,7 +16,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from monitor.db.schema import incident_points, incident_posts, incidents, posts, source_runs, sources
+from monitor.db.schema import (
+    incident_events,
+    incident_points,
+    incident_posts,
+    incidents,
+    posts,
+    source_runs,
+    sources,
+)
 from monitor.errors import StorageError
 from monitor.normalize import Post
 
@@ -261,13 +269,23 @@ class Store:
                     # The status is the team's once the incident exists (acknowledged or resolved by a person);
                     # only ``quiet`` comes from the detector, through mark_quiet.
                     conn.execute(update(incidents).where(incidents.c.id == inc.id).values(**values))
+                    if ch.reopened:  # flared up again; an incident the team resolved stays resolved
+                        done = conn.execute(update(incidents).where(incidents.c.id == inc.id,
+                                                                    incidents.c.status == "quiet")
+                                            .values(status="open"))
+                        if done.rowcount:
+                            conn.execute(incident_events.insert().values(
+                                incident_id=inc.id, at=now, actor="monitor", action="reflared",
+                                note=f"再次升温：{len(ch.new_posts)} 条新负面内容 / flared up again"))
                 seen.add(inc.id)
                 if ch.new_posts:
                     conn.execute(incident_posts.insert(), [
                         {"incident_id": inc.id, "post_uid": pid, "author": inc.post_ids[pid][:255],
                          "source": pid.split(":", 1)[0],
-                         "added_at": from_epoch(ch.signal.at)} for pid in ch.new_posts])
+                         "added_at": from_epoch(ch.at)} for pid in ch.new_posts])
                 sig = ch.signal
+                if sig is None:  # posts taken in between signals: no new point on the timeline
+                    continue
                 conn.execute(incident_points.insert().values(
                     incident_id=inc.id, at=from_epoch(sig.at), key=sig.key[:128], severity=sig.severity,
                     score=sig.score, negatives=sig.negatives, authors=sig.authors, posts=sig.posts,
@@ -308,6 +326,11 @@ class Store:
                         slot[2] += 1
         return {w: [(h * 3600.0, len(v[0]), v[1], v[2]) for h, v in sorted(by_hour.items())]
                 for w, by_hour in hours.items()}
+
+    def incident_status(self, incident_id: int) -> str | None:
+        """An incident's status (``open``, ``quiet``, ``resolved``), or None when there is no such incident."""
+        with self._connect() as conn:
+            return conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).scalar_one_or_none()
 
     def load_incidents(self, status: str | None = None) -> list[Incident]:
         """Incidents (all, or with one status) with their posts, oldest first."""

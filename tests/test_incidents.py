@@ -1,0 +1,202 @@
+"""Incident grouping over time: posts between signals, topics merged in mid-surge, a quiet incident flaring up again
+(the tracker, its rows in the database, and the message it causes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from alerts.incidents import REFLARE_SECONDS, IncidentTracker
+from monitor.analysis.pipeline import Annotation
+from monitor.analysis.surge import Reason, Signal
+from monitor.config import parse_config
+from monitor.db import Store, make_engine, upgrade
+from monitor.db.schema import incident_events, incident_points, incident_posts, incidents, notifications
+from monitor.normalize import Post, content_hash
+
+T0 = 1_763_600_000.0
+
+
+def signal(key: str, at: float, post_ids: tuple[str, ...], **kw: object) -> Signal:
+    """A surge signal as the detector raises it."""
+    n = len(post_ids)
+    volume = Reason("volume", (("negatives", n), ("authors", n), ("sources", 1), ("minutes", 40)))
+    return Signal(key=key, at=at, severity="yellow", score=5.0, negatives=n, authors=n, posts=n, sources=("weibo",),
+                  expected=1.0, engagement=0, cue_counts=(), post_ids=post_ids, reasons=(volume,),
+                  **kw)  # type: ignore[arg-type]
+
+
+def note(uid: str, topic: str, counted: bool = True, watches: tuple[str, ...] = ("*",)) -> Annotation:
+    """The analysis of one post."""
+    return Annotation(uid, 0.9 if counted else 0.2, "negative" if counted else "positive", watches, topic, None, None,
+                      (), counted)
+
+
+def tracker(**kw: object) -> IncidentTracker:
+    """A tracker where post ``pN`` is by ``uN`` on weibo."""
+    def info(pid: str) -> tuple[str, str]:
+        return (f"u{pid[1:]}", "weibo")
+    return IncidentTracker(info, lambda topic: ([f"词{topic}"], None), **kw)  # type: ignore[arg-type]
+
+
+FIRST = tuple(f"p{i}" for i in range(6))
+
+
+def test_counted_posts_of_an_open_topic_are_attached_between_signals() -> None:
+    t = tracker()
+    [opened] = t.apply([signal("topic:c1", T0, FIRST)])
+    incident = opened.incident
+    later = [note("p10", "c1"), note("p11", "c1", counted=False), note("p12", "c2"), note("p13", "c1"),
+             note("p6", "c1")]
+    changes = t.apply([], later, T0 + 300)
+    [change] = changes
+    assert change.signal is None and not change.opened and not change.escalated
+    assert change.new_posts == ("p10", "p13", "p6") and change.at == T0 + 300
+    assert list(incident.post_ids)[-3:] == ["p10", "p13", "p6"] and incident.post_ids["p10"] == "u10"
+    assert incident.updated_at == T0 + 300
+    # Already attached posts are not attached twice; nothing new is no change.
+    assert t.apply([], [note("p10", "c1")], T0 + 400) == []
+
+
+def test_a_whole_stream_watch_incident_does_not_sweep_in_posts_between_its_signals() -> None:
+    """A watch's signals bring its window's negative posts; in between, every negative post of the stream would be
+    background."""
+    t = tracker()
+    [opened] = t.apply([signal("watch:*", T0, FIRST)])
+    assert t.apply([], [note("p20", "c9"), note("p21", "c9")], T0 + 60) == []
+    assert list(opened.incident.post_ids) == list(FIRST)
+
+
+def test_a_topic_merged_into_another_goes_on_as_the_same_incident() -> None:
+    t = tracker()
+    [opened] = t.apply([signal("topic:c5", T0, FIRST)])
+    # Clustering absorbed c5 into the older c2: the event's posts now come as c2.
+    merged = signal("topic:c2", T0 + 600, ("p7", "p8", "p9", "p10", "p11"), aliases=("topic:c5",))
+    [joined] = t.apply([merged])
+    assert not joined.opened and joined.incident is opened.incident
+    assert opened.incident.keys == ["topic:c5", "topic:c2"] and len(t.open) == 1
+    assert t.apply([], [note("p12", "c2")], T0 + 700)[0].incident is opened.incident
+    # Without the alias it would have been a second incident.
+    assert tracker().apply([replace(merged, aliases=())])[0].opened
+
+
+def test_a_quiet_incident_reopens_when_its_key_flares_up_again_within_a_day() -> None:
+    t = tracker()
+    [opened] = t.apply([signal("topic:c1", T0, FIRST)])
+    incident = opened.incident
+    assert t.close_keys(["topic:c1"]) == [incident] and incident.status == "quiet" and not t.open
+    again = signal("topic:c1", T0 + 6 * 3600, ("p30", "p31", "p32", "p33", "p34"))
+    [change] = t.apply([again])
+    assert change.reopened and not change.opened and change.incident is incident
+    assert incident.status == "open" and t.open == {incident.id: incident}
+    assert change.new_posts == ("p30", "p31", "p32", "p33", "p34")
+    # Quiet again: a surge of the topic after it took in another topic may be that other topic's: a new incident.
+    t.close_keys(["topic:c1"])
+    merged = t.apply([replace(again, post_ids=("p35", "p36", "p37", "p38", "p39"), aliases=("topic:c7",))])
+    assert merged[0].opened and not merged[0].reopened
+    # A flare-up of a topic merged into another reopens the incident opened under it.
+    t2 = tracker()
+    [first] = t2.apply([signal("topic:c5", T0, FIRST)])
+    t2.close_keys(["topic:c5"])
+    assert t2.apply([signal("topic:c2", T0 + 3600, ("p50", "p51", "p52", "p53", "p54"), aliases=("topic:c5",))])[0] \
+        .incident is first.incident
+    # Quiet again, and a flare-up more than a day later is a new incident.
+    incident = merged[0].incident
+    t.close_keys(["topic:c1"])
+    late = signal("topic:c1", incident.updated_at + REFLARE_SECONDS + 1, ("p40", "p41", "p42", "p43", "p44"))
+    [new] = t.apply([late])
+    assert new.opened and not new.reopened and new.incident.id == incident.id + 1
+
+
+def test_an_incident_the_team_resolved_is_not_reopened() -> None:
+    resolved: set[int] = set()
+    t = tracker(reopenable=lambda iid: iid not in resolved)
+    [opened] = t.apply([signal("topic:c1", T0, FIRST)])
+    t.close_keys(["topic:c1"])
+    resolved.add(opened.incident.id)
+    [change] = t.apply([signal("topic:c1", T0 + 3600, ("p30", "p31", "p32", "p33", "p34"))])
+    assert change.opened and change.incident.id != opened.incident.id
+
+
+def _store(db_url: str) -> Store:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    when = datetime.fromtimestamp(T0, UTC)
+    store.sync_sources([("weibo", "rss", "x")], when)
+    batch = [Post(source="weibo", native_id=str(i), url="", title="", text=f"鲸帆退款被拒 {i}", author=f"u{i}",
+                  author_id="", published_at=when, fetched_at=when, content_hash=content_hash("", f"{i}"))
+             for i in range(40)]
+    store.commit_run("weibo", batch, {}, started_at=when, finished_at=when, pages=1)
+    return store
+
+
+def test_attached_posts_and_reopening_are_stored_without_new_timeline_points(db_url: str) -> None:
+    store = _store(db_url)
+    status = {}
+
+    def reopenable(iid: int) -> bool:
+        status[iid] = store.incident_status(iid)
+        return status[iid] == "quiet"
+
+    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None), reopenable=reopenable)
+    now = datetime.fromtimestamp(T0, UTC)
+    first = tuple(f"weibo:{i}" for i in range(6))
+    store.save_analysis([], t.apply([signal("topic:c1", T0, first)]), now)
+    store.save_analysis([], t.apply([], [note("weibo:6", "c1"), note("weibo:7", "c1")], T0 + 120), now)
+    engine = store.engine
+    with engine.connect() as conn:
+        row = conn.execute(select(incidents)).one()
+        assert row.posts == 8 and row.status == "open"
+        attached = dict(conn.execute(select(incident_posts.c.post_uid, incident_posts.c.added_at)).all())
+        assert set(attached) == {f"weibo:{i}" for i in range(8)}
+        assert attached["weibo:7"].replace(tzinfo=UTC).timestamp() == T0 + 120
+        assert attached["weibo:0"].replace(tzinfo=UTC).timestamp() == T0
+        assert conn.execute(select(incident_points)).all().__len__() == 1, "attaching adds no timeline point"
+    # Quiet, then the same topic surges again: the row is open again with the new posts.
+    store.mark_quiet([i.id for i in t.close_keys(["topic:c1"])], now)
+    changes = t.apply([signal("topic:c1", T0 + 3600, tuple(f"weibo:{i}" for i in range(10, 16)))])
+    assert changes[0].reopened and status == {row.id: "quiet"}
+    store.save_analysis([], changes, now)
+    with engine.connect() as conn:
+        row = conn.execute(select(incidents)).one()
+        assert row.status == "open" and row.posts == 14
+        [ev] = conn.execute(select(incident_events)).all()
+        assert (ev.actor, ev.action) == ("monitor", "reflared") and "再次升温" in ev.note
+    # A flare-up of an incident the team resolved in the meantime leaves it resolved (the store's guard).
+    store.mark_quiet([i.id for i in t.close_keys(["topic:c1"])], now)
+    with engine.begin() as conn:
+        conn.execute(incidents.update().values(status="resolved"))
+    again = t.apply([signal("topic:c1", T0 + 7200, tuple(f"weibo:{i}" for i in range(20, 26)))])
+    assert again[0].opened, "the tracker asks the database and opens a new incident instead"
+    engine.dispose()
+
+
+def test_a_flare_up_is_news_even_when_acknowledged(db_url: str) -> None:
+    from alerts import actions
+    from alerts.notify import Notifier
+
+    cfg = parse_config("timezone: Asia/Shanghai\nsources: []\nchannels:\n"
+                       "  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/ops'}\n")
+    store = _store(db_url)
+    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None))
+    now = datetime.fromtimestamp(T0, UTC)
+    store.save_analysis([], t.apply([signal("topic:c1", T0, tuple(f"weibo:{i}" for i in range(6)))]), now)
+    notifier = Notifier(cfg)
+    engine = store.engine
+    with engine.begin() as conn:
+        assert notifier.on_incident(conn, 1, now) == 1
+        conn.execute(notifications.update().values(status="sent", attempts=1))  # delivered
+    actions.acknowledge(engine, 1, "wang", now + timedelta(minutes=1), "在跟进")
+    store.mark_quiet([i.id for i in t.close_keys(["topic:c1"])], now)
+    later = now + timedelta(hours=3)
+    changes = t.apply([signal("topic:c1", T0 + 3 * 3600, tuple(f"weibo:{i}" for i in range(10, 13)))])
+    store.save_analysis([], changes, later)
+    with engine.begin() as conn:
+        assert notifier.on_incident(conn, 1, later) == 0, "acknowledged, nothing new: no message"
+        assert notifier.on_incident(conn, 1, later, reflared=True) == 1
+        last = conn.execute(select(notifications).order_by(notifications.c.id.desc())).first()
+    assert last is not None and last.kind == "incident.reflared" and "再次升温" in last.message["title"]
+    engine.dispose()
