@@ -17,7 +17,8 @@ Reported for the product's detector (the replay) and for a plain threshold basel
 last hour, then quiet for 6 h"; N tuned on the first, burst-free week as its 99.9th percentile plus one) in one run:
 recall of negative bursts, median and 90th-percentile delay from the burst's first post to its incident's
 ``opened_at``, false incidents per simulated week (incidents made mostly of background or positive-burst posts),
-and replay throughput. An incident counts for the burst most of its posts come from. Nothing is asserted.
+incidents per burst found (above 1 when one grievance was split into several alerts) and replay throughput. An
+incident counts for the burst most of its posts come from. Nothing is asserted.
 
 Run:  python bench/detection.py [--weeks 4] [--per-day 3000] [--bursts 40] [--seed 7]
 """
@@ -204,6 +205,7 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, str], bursts: dict[s
           weeks: float) -> dict[str, Any]:
     """Recall, delays and false incidents per week for a list of incidents (opened_at + post_ids)."""
     detected: dict[str, float] = {}
+    per_burst: Counter[str] = Counter()
     false = from_positive = 0
     for inc in incidents:
         # Incident post ids are "source:native_id"; the truth is keyed by the native id written to the stream.
@@ -212,6 +214,7 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, str], bursts: dict[s
         opened = inc["opened_ts"]
         if owner != "background" and bursts[owner]["negative"]:
             detected[owner] = min(detected.get(owner, math.inf), opened)
+            per_burst[owner] += 1
         else:
             false += 1
             from_positive += owner != "background"
@@ -221,6 +224,8 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, str], bursts: dict[s
             "median_delay": statistics.median(delays) if delays else math.nan,
             "p90_delay": delays[int(0.9 * (len(delays) - 1))] if delays else math.nan,
             "false_per_week": false / weeks, "incidents": len(incidents), "from_positive": from_positive,
+            # Incidents per detected burst: above 1 when one grievance was split into several alerts.
+            "per_burst": sum(per_burst.values()) / max(len(per_burst), 1),
             "missed": [b for b in negatives if b not in detected]}
 
 
@@ -288,7 +293,8 @@ def main() -> None:
     def row(name: str, s: dict[str, Any]) -> str:
         return (f"  {name:<28} recall {s['recall']:6.1%} ({s['found']}/{s['of']})  median delay "
                 f"{s['median_delay']:6.1f} min  p90 {s['p90_delay']:6.1f} min  false/week {s['false_per_week']:5.2f}"
-                f" ({s['from_positive']} on positive bursts)  incidents {s['incidents']}")
+                f" ({s['from_positive']} on positive bursts)  incidents {s['incidents']}"
+                f" ({s['per_burst']:.2f} per burst found)")
 
     print(row("monitor (replay)", ours))
     for name, incs in baselines.items():
