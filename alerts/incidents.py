@@ -50,6 +50,7 @@ class Incident:
     representative: str | None = None
     status: str = "open"
     watch_names: list[str] = field(default_factory=list)  # watches it is about: its watch keys, or its posts' watches
+    merged: set[str] = field(default_factory=set)  # topic keys its signals said were merged into its topics
 
     @property
     def authors(self) -> set[str]:
@@ -152,6 +153,7 @@ class IncidentTracker:
             incident.score = max(incident.score, sig.score) if not opened else sig.score
             incident.updated_at = sig.at
             incident.reasons = sig.reasons
+            incident.merged.update(sig.aliases)
             members = sig.post_ids
             if not opened and sig.key.startswith("watch:") and self._post_topic is not None and \
                     incident.keys[0].startswith("topic:"):
@@ -179,9 +181,9 @@ class IncidentTracker:
             incident = self._quiet.get(key)
             if incident is None or incident.status != "quiet" or sig.at - incident.updated_at > REFLARE_SECONDS:
                 continue
-            if key == sig.key and any(a not in incident.keys for a in sig.aliases):
-                # The topic has taken in other topics since: the new surge may well be theirs (two complaints about
-                # one brand's deliveries can merge), so it is news of its own, not this incident flaring up.
+            if key == sig.key and any(a not in incident.keys and a not in incident.merged for a in sig.aliases):
+                # The topic has taken in other topics since its incident last heard of it: the new surge may well be
+                # theirs (two complaints about one brand's deliveries can merge), so it is news of its own.
                 continue
             if self._reopenable is not None and not self._reopenable(incident.id):
                 continue

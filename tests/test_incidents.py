@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -92,6 +93,11 @@ def test_a_quiet_incident_reopens_when_its_key_flares_up_again_within_a_day() ->
     assert change.reopened and not change.opened and change.incident is incident
     assert incident.status == "open" and t.open == {incident.id: incident}
     assert change.new_posts == ("p30", "p31", "p32", "p33", "p34")
+    # Topics merged in before it went quiet (its signals said so) are the incident's own.
+    t.apply([replace(again, at=again.at + 60, post_ids=("p36",), aliases=("topic:c3",))])
+    t.close_keys(["topic:c1"])
+    back = t.apply([replace(again, at=again.at + 3600, post_ids=("p37",), aliases=("topic:c3",))])
+    assert back[0].reopened and back[0].incident is incident
     # Quiet again: a surge of the topic after it took in another topic may be that other topic's: a new incident.
     t.close_keys(["topic:c1"])
     merged = t.apply([replace(again, post_ids=("p35", "p36", "p37", "p38", "p39"), aliases=("topic:c7",))])
@@ -199,4 +205,63 @@ def test_a_flare_up_is_news_even_when_acknowledged(db_url: str) -> None:
         assert notifier.on_incident(conn, 1, later, reflared=True) == 1
         last = conn.execute(select(notifications).order_by(notifications.c.id.desc())).first()
     assert last is not None and last.kind == "incident.reflared" and "再次升温" in last.message["title"]
+    engine.dispose()
+
+
+def test_the_daemon_stage_reopens_a_quiet_incident_and_says_so(db_url: str) -> None:
+    """Through the analysis stage the daemon runs: a wave opens an incident (message, ticket); two quiet hours later
+    it goes quiet; the same grievance surging again an hour after that reopens it, with an "incident.reflared"
+    message, a timeline event, and its ticket kept (not a second one)."""
+    from monitor.analysis.stage import AnalysisStage
+    from monitor.db.schema import tickets
+
+    cfg = parse_config("timezone: Asia/Shanghai\nsources: []\nwatches:\n  - {name: 鲸帆, keywords: [鲸帆]}\n"
+                       "channels:\n  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/ops'}\n"
+                       "detection: {warmup: 0s}\n")
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    start = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    store.sync_sources([("weibo", "rss", "x"), ("tieba", "rss", "y")], start)
+    grievance = ["鲸帆手机充电发烫还自动关机，申请退款被客服拒绝了，太坑了",
+                 "鲸帆手机充电发烫自动关机，客服拒绝退款，气死了",
+                 "鲸帆手机也是充电发烫关机！客服不给退款，建了维权群一起去12315投诉",
+                 "鲸帆手机充电发烫关机，退款被拒，售后太恶心了"]
+    everyday = ["今天天气不错，出去走走", "周末去看了电影，还挺好看的", "晚饭吃了火锅，开心",
+                "新买的书到了，准备开始读"]
+    stage = AnalysisStage(cfg, store)
+    stage.start(start)
+
+    def poll(first: int, texts: list[str], at: datetime, gap: float) -> list[Any]:
+        batch = []
+        for k, body in enumerate(texts):
+            i = first + k
+            when = at + timedelta(seconds=gap * k)
+            source = ("weibo", "tieba")[i % 2]
+            batch.append(Post(source=source, native_id=str(i), url="", title="", text=f"{body} 第{i}位",
+                              author=f"user{i}", author_id="", published_at=when, fetched_at=when,
+                              content_hash=content_hash("", f"{body}{i}")))
+        new: list[Post] = []
+        for source in ("weibo", "tieba"):
+            mine = [p for p in batch if p.source == source]
+            new += store.commit_run(source, mine, {}, started_at=at, finished_at=at, pages=1).new_posts
+        return stage.process(new, batch[-1].published_at)
+
+    opened = poll(0, [grievance[i % 4] for i in range(20)], start, 90)
+    assert any(ch.opened for ch in opened)
+    with engine.begin() as conn:  # as if the deliverer had sent the first message
+        conn.execute(notifications.update().values(status="sent", attempts=1))
+    # Everyday posts carry stream time on past quiet_after (2 h): the surge ends, the incident is quiet.
+    poll(100, everyday * 3, start + timedelta(hours=2, minutes=40), 60)
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.status)).scalars().all() == ["quiet"]
+    again = poll(200, [grievance[i % 4] for i in range(20)], start + timedelta(hours=3, minutes=30), 90)
+    assert any(ch.reopened for ch in again) and not any(ch.opened for ch in again)
+    with engine.connect() as conn:
+        [row] = conn.execute(select(incidents)).all()
+        assert row.status == "open" and row.posts >= 30
+        kinds = [r.kind for r in conn.execute(select(notifications).order_by(notifications.c.id))]
+        assert kinds[0] == "incident.opened" and "incident.reflared" in kinds
+        assert [e.action for e in conn.execute(select(incident_events))].count("reflared") == 1
+        assert len(conn.execute(select(tickets)).all()) == 1
     engine.dispose()
