@@ -13,7 +13,7 @@ between are the incident's too). Pure: the caller persists the changes and gives
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -117,6 +117,34 @@ class IncidentTracker:
         for pid in incident.post_ids:
             self._post_owner[pid] = incident.id
         self._next_id = max(self._next_id, incident.id + 1)
+
+    def resume(self, topic_of: Callable[[str], str | None], active: Collection[str]) -> list[Incident]:
+        """After a restart: give the restored incidents the topics their posts have now, and end what is over.
+
+        Topic ids are numbers of one process's clusterer, so a restored incident's topic keys name nothing (or, worse,
+        an unrelated topic of the new process). Once the analyser has re-read the recent window, each restored
+        incident takes the topic keys of its posts in it (``topic_of``: post uid -> ``topic:ID``; a topic holding a
+        fifth of the posts found, or the most common one). Keys the detector has no surge for (``active``) are
+        closed as after a quiet spell: an incident whose surge ended while the daemon was down goes quiet. Returns
+        the incidents that went quiet.
+        """
+        for incident in list(self.open.values()):
+            found = Counter(t for pid in incident.post_ids if (t := topic_of(pid)))
+            topics = [t for t, n in found.most_common() if 5 * n >= sum(found.values())] or \
+                [t for t, _ in found.most_common(1)]
+            for key in incident.keys:
+                if key.startswith("topic:") and self.by_key.get(key) is incident:
+                    del self.by_key[key]
+            incident.keys = [k for k in incident.keys if not k.startswith("topic:")]
+            for key in topics:
+                if self.by_key.setdefault(key, incident) is incident:
+                    incident.keys.append(key)
+        quieted = self.close_keys([k for k in self.by_key if k not in active])
+        for incident in list(self.open.values()):
+            if not any(self.by_key.get(k) is incident for k in incident.keys):  # none of its posts in the window
+                self._go_quiet(incident)
+                quieted.append(incident)
+        return quieted
 
     def apply(self, signals: Iterable[Signal], notes: Sequence[Annotation] = (),
               at: float | None = None) -> list[Change]:
@@ -231,18 +259,21 @@ class IncidentTracker:
             if incident is None:
                 continue
             if not any(k in self.by_key and self.by_key[k] is incident for k in incident.keys):
-                incident.status = "quiet"
-                self.open.pop(incident.id, None)
-                for k in incident.keys:
-                    self._quiet.pop(k, None)  # latest last: the oldest are dropped first
-                    self._quiet[k] = incident
-                while len(self._quiet) > _QUIET_KEPT:
-                    del self._quiet[next(iter(self._quiet))]
-                for pid in incident.post_ids:  # keep the owner map to open incidents: it must not grow forever
-                    if self._post_owner.get(pid) == incident.id:
-                        del self._post_owner[pid]
+                self._go_quiet(incident)
                 quieted.append(incident)
         return quieted
+
+    def _go_quiet(self, incident: Incident) -> None:
+        incident.status = "quiet"
+        self.open.pop(incident.id, None)
+        for k in incident.keys:
+            self._quiet.pop(k, None)  # latest last: the oldest are dropped first
+            self._quiet[k] = incident
+        while len(self._quiet) > _QUIET_KEPT:
+            del self._quiet[next(iter(self._quiet))]
+        for pid in incident.post_ids:  # keep the owner map to open incidents: it must not grow forever
+            if self._post_owner.get(pid) == incident.id:
+                del self._post_owner[pid]
 
     def _joinable(self, sig: Signal) -> Incident | None:
         if sig.key.startswith("watch:") and self._post_topic is not None:

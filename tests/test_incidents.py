@@ -208,6 +208,43 @@ def test_a_flare_up_is_news_even_when_acknowledged(db_url: str) -> None:
     engine.dispose()
 
 
+GRIEVANCE = ["鲸帆手机充电发烫还自动关机，申请退款被客服拒绝了，太坑了",
+             "鲸帆手机充电发烫自动关机，客服拒绝退款，气死了",
+             "鲸帆手机也是充电发烫关机！客服不给退款，建了维权群一起去12315投诉",
+             "鲸帆手机充电发烫关机，退款被拒，售后太恶心了"]
+EVERYDAY = ["今天天气不错，出去走走", "周末去看了电影，还挺好看的", "晚饭吃了火锅，开心", "新买的书到了，准备开始读"]
+STAGE_CONFIG = ("timezone: Asia/Shanghai\nsources: []\nwatches:\n  - {name: 鲸帆, keywords: [鲸帆]}\n"
+                "channels:\n  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/ops'}\n"
+                "detection: {warmup: 0s}\n")
+START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+def stage_store(db_url: str) -> Store:
+    """A migrated database with two sources."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    store.sync_sources([("weibo", "rss", "x"), ("tieba", "rss", "y")], START)
+    return store
+
+
+def poll(stage: Any, store: Store, first: int, texts: list[str], at: datetime, gap: float) -> list[Any]:
+    """Posts ``first``, ``first + 1``, ... from ``at``, one every ``gap`` s, stored as polls and analysed by the
+    stage; its incident changes."""
+    batch = []
+    for k, body in enumerate(texts):
+        i = first + k
+        when = at + timedelta(seconds=gap * k)
+        batch.append(Post(source=("weibo", "tieba")[i % 2], native_id=str(i), url="", title="", text=f"{body} 第{i}位",
+                          author=f"user{i}", author_id="", published_at=when, fetched_at=when,
+                          content_hash=content_hash("", f"{body}{i}")))
+    new: list[Post] = []
+    for source in ("weibo", "tieba"):
+        mine = [p for p in batch if p.source == source]
+        new += store.commit_run(source, mine, {}, started_at=at, finished_at=at, pages=1).new_posts
+    return stage.process(new, batch[-1].published_at)
+
+
 def test_the_daemon_stage_reopens_a_quiet_incident_and_says_so(db_url: str) -> None:
     """Through the analysis stage the daemon runs: a wave opens an incident (message, ticket); two quiet hours later
     it goes quiet; the same grievance surging again an hour after that reopens it, with an "incident.reflared"
@@ -215,47 +252,19 @@ def test_the_daemon_stage_reopens_a_quiet_incident_and_says_so(db_url: str) -> N
     from monitor.analysis.stage import AnalysisStage
     from monitor.db.schema import tickets
 
-    cfg = parse_config("timezone: Asia/Shanghai\nsources: []\nwatches:\n  - {name: 鲸帆, keywords: [鲸帆]}\n"
-                       "channels:\n  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/ops'}\n"
-                       "detection: {warmup: 0s}\n")
-    engine = make_engine(db_url)
-    upgrade(engine)
-    store = Store(engine)
-    start = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    store.sync_sources([("weibo", "rss", "x"), ("tieba", "rss", "y")], start)
-    grievance = ["鲸帆手机充电发烫还自动关机，申请退款被客服拒绝了，太坑了",
-                 "鲸帆手机充电发烫自动关机，客服拒绝退款，气死了",
-                 "鲸帆手机也是充电发烫关机！客服不给退款，建了维权群一起去12315投诉",
-                 "鲸帆手机充电发烫关机，退款被拒，售后太恶心了"]
-    everyday = ["今天天气不错，出去走走", "周末去看了电影，还挺好看的", "晚饭吃了火锅，开心",
-                "新买的书到了，准备开始读"]
-    stage = AnalysisStage(cfg, store)
-    stage.start(start)
-
-    def poll(first: int, texts: list[str], at: datetime, gap: float) -> list[Any]:
-        batch = []
-        for k, body in enumerate(texts):
-            i = first + k
-            when = at + timedelta(seconds=gap * k)
-            source = ("weibo", "tieba")[i % 2]
-            batch.append(Post(source=source, native_id=str(i), url="", title="", text=f"{body} 第{i}位",
-                              author=f"user{i}", author_id="", published_at=when, fetched_at=when,
-                              content_hash=content_hash("", f"{body}{i}")))
-        new: list[Post] = []
-        for source in ("weibo", "tieba"):
-            mine = [p for p in batch if p.source == source]
-            new += store.commit_run(source, mine, {}, started_at=at, finished_at=at, pages=1).new_posts
-        return stage.process(new, batch[-1].published_at)
-
-    opened = poll(0, [grievance[i % 4] for i in range(20)], start, 90)
+    store = stage_store(db_url)
+    engine = store.engine
+    stage = AnalysisStage(parse_config(STAGE_CONFIG), store)
+    stage.start(START)
+    opened = poll(stage, store, 0, [GRIEVANCE[i % 4] for i in range(20)], START, 90)
     assert any(ch.opened for ch in opened)
     with engine.begin() as conn:  # as if the deliverer had sent the first message
         conn.execute(notifications.update().values(status="sent", attempts=1))
     # Everyday posts carry stream time on past quiet_after (2 h): the surge ends, the incident is quiet.
-    poll(100, everyday * 3, start + timedelta(hours=2, minutes=40), 60)
+    poll(stage, store, 100, EVERYDAY * 3, START + timedelta(hours=2, minutes=40), 60)
     with engine.connect() as conn:
         assert conn.execute(select(incidents.c.status)).scalars().all() == ["quiet"]
-    again = poll(200, [grievance[i % 4] for i in range(20)], start + timedelta(hours=3, minutes=30), 90)
+    again = poll(stage, store, 200, [GRIEVANCE[i % 4] for i in range(20)], START + timedelta(hours=3, minutes=30), 90)
     assert any(ch.reopened for ch in again) and not any(ch.opened for ch in again)
     with engine.connect() as conn:
         [row] = conn.execute(select(incidents)).all()
@@ -264,4 +273,42 @@ def test_the_daemon_stage_reopens_a_quiet_incident_and_says_so(db_url: str) -> N
         assert kinds[0] == "incident.opened" and "incident.reflared" in kinds
         assert [e.action for e in conn.execute(select(incident_events))].count("reflared") == 1
         assert len(conn.execute(select(tickets)).all()) == 1
+    engine.dispose()
+
+
+def test_after_a_restart_incidents_take_the_new_topic_ids_and_end_with_the_stream(db_url: str) -> None:
+    """Topic ids are one process's: a restored incident must not keep the old ids (the new process gives them to
+    other topics). Restarted mid-surge, the incident follows its topic under the new id; restarted hours later, it
+    goes quiet with the first new posts."""
+    from monitor.analysis.stage import AnalysisStage
+
+    store = stage_store(db_url)
+    engine = store.engine
+    cfg = parse_config(STAGE_CONFIG)
+    first = AnalysisStage(cfg, store)
+    first.start(START)
+    # Other topics come first, outside the window a restart re-reads: the processes number the wave differently.
+    poll(first, store, 0, EVERYDAY * 2, START - timedelta(hours=2), 60)
+    poll(first, store, 100, [GRIEVANCE[i % 4] for i in range(12)], START, 90)
+    [old] = first.tracker.open.values()
+    old_topics = [k for k in old.keys if k.startswith("topic:")]
+    assert old_topics
+    # Restart mid-surge: the new process clusters the window afresh.
+    second = AnalysisStage(cfg, store)
+    second.start(START + timedelta(minutes=20))
+    [resumed] = second.tracker.open.values()
+    new_topics = [k for k in resumed.keys if k.startswith("topic:")]
+    post_topics = {second.analyzer.topic_of(p) for p in resumed.post_ids} - {None}
+    assert resumed.id == old.id and new_topics and set(new_topics) <= post_topics
+    changes = poll(second, store, 200, [GRIEVANCE[i % 4] for i in range(10)], START + timedelta(minutes=20), 90)
+    assert changes and not any(ch.opened for ch in changes) and {ch.incident.id for ch in changes} == {old.id}
+    # Restart hours later: windows are the stream's, so the incident is taken back as it stood, and the first new
+    # posts, hours on, end it.
+    third = AnalysisStage(cfg, store)
+    third.start(START + timedelta(hours=4))
+    assert list(third.tracker.open) == [old.id]
+    poll(third, store, 300, EVERYDAY, START + timedelta(hours=4), 60)
+    assert not third.tracker.open
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.status)).scalars().all() == ["quiet"]
     engine.dispose()

@@ -66,11 +66,17 @@ class AnalysisStage:
         for incident in self.store.load_incidents(status="open"):
             self.tracker.restore(incident)
         window = timedelta(seconds=self.analyzer.detection.window)
-        posts = [p.to_post() for p in self.store.recent_posts(since=now - window, limit=20_000)]
+        # The window of the stream as it stood (the posts' own time, like every window), not of the wall clock:
+        # after a long stop nothing is lost, and the first new posts end what is over.
+        end = self.store.stream_end(now) or now
+        posts = [p.to_post() for p in self.store.recent_posts(since=end - window, limit=20_000)]
         if posts:
             self._remember(posts)
             # Signals of the refill are dropped: the incidents they belong to were restored above.
             self.analyzer.process(posts)
+        # Restored incidents take their posts' topics in this process; those whose surge ended meanwhile go quiet.
+        quiet = self.tracker.resume(self.analyzer.topic_of, self.analyzer.detector.active())
+        self.store.mark_quiet([i.id for i in quiet], now)
         caught_up = 0
         while True:
             pending = self.store.unanalysed_posts(CATCH_UP_BATCH)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, bindparam, func, select, update
@@ -204,6 +204,17 @@ class Store:
             query = query.where(posts.c.published_at >= since)
         with self._connect() as conn:
             return [_stored(r) for r in conn.execute(query)]
+
+    def stream_end(self, now: datetime) -> datetime | None:
+        """Publication time of the newest analysed post not dated after ``now`` (None with none): where the stream
+        stood when the daemon last ran, which is what its windows are measured from after a restart."""
+        query = select(func.max(posts.c.published_at)).where(posts.c.analysed_at.is_not(None),
+                                                             posts.c.published_at <= now)
+        with self._connect() as conn:
+            end = conn.execute(query).scalar_one_or_none()
+        if end is not None and end.tzinfo is None:  # SQLite gives naive UTC back from an aggregate
+            end = end.replace(tzinfo=UTC)
+        return end
 
     def count_posts(self, source: str | None = None) -> int:
         """How many posts are stored (for one source, or all)."""
