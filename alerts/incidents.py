@@ -30,6 +30,8 @@ WATCH_JOIN_SHARE = 0.3
 #: flaring up again is news about it, not a new event); quiet keys are remembered up to ``_QUIET_KEPT``.
 REFLARE_SECONDS = 24 * 3600
 _QUIET_KEPT = 4096
+#: Posts whose incident is remembered, for ties through what they copy or spread (the latest kept).
+_ORIGINS_KEPT = 200_000
 
 
 @dataclass
@@ -97,10 +99,14 @@ class IncidentTracker:
     def __init__(self, post_info: PostInfo, topic_label: TopicLabel, *, next_id: int = 1,
                  post_topic: Callable[[str], str | None] | None = None,
                  post_watches: Callable[[str], tuple[str, ...]] | None = None,
-                 reopenable: Callable[[int], bool] | None = None) -> None:
+                 reopenable: Callable[[int], bool] | None = None,
+                 post_origin: Callable[[str], str] | None = None) -> None:
         self._post_info = post_info
         self._reopenable = reopenable
+        self._post_origin = post_origin
         self._quiet: dict[str, Incident] = {}  # key -> the incident it had when its surge ended, latest last
+        self._quiet_ids: dict[int, Incident] = {}  # incidents gone quiet, by id, latest last
+        self._origin_owner: dict[str, int] = {}  # origin post uid -> the first incident holding a copy of it
         self._post_watches = post_watches
         self._topic_label = topic_label
         self._post_topic = post_topic
@@ -196,6 +202,8 @@ class IncidentTracker:
                 if info is not None:
                     incident.sources.add(info[1])
             if sig.key.startswith("topic:"):
+                self._own_origins(incident, new)
+            if sig.key.startswith("topic:"):
                 for pid in members:  # the topic's posts belong to this incident (also those it already held)
                     self._post_owner.setdefault(pid, incident.id)
             self._label(incident)
@@ -203,27 +211,67 @@ class IncidentTracker:
         return changes
 
     def _reflare(self, sig: Signal) -> Incident | None:
-        """The quiet incident a surging key (or a topic merged into it) had, reopened; None when there is none, it
-        went quiet over ``REFLARE_SECONDS`` ago or the team resolved it."""
+        """The quiet incident a surging key (or a topic merged into it, or a topic spreading the same posts) had,
+        reopened; None when there is none, it went quiet over ``REFLARE_SECONDS`` ago or the team resolved it."""
         for key in (sig.key, *sig.aliases):
             incident = self._quiet.get(key)
-            if incident is None or incident.status != "quiet" or sig.at - incident.updated_at > REFLARE_SECONDS:
+            if incident is None or not self._can_reopen(incident, sig):
                 continue
             if key == sig.key and any(a not in incident.keys and a not in incident.merged for a in sig.aliases):
                 # The topic has taken in other topics since its incident last heard of it: the new surge may well be
                 # theirs (two complaints about one brand's deliveries can merge), so it is news of its own.
                 continue
-            if self._reopenable is not None and not self._reopenable(incident.id):
-                continue
-            for k in incident.keys:
-                if self._quiet.get(k) is incident:
-                    del self._quiet[k]
-            incident.status = "open"
-            self.open[incident.id] = incident
-            for pid in incident.post_ids:
-                self._post_owner.setdefault(pid, incident.id)
-            return incident
+            return self._reopen(incident)
+        incident = self._by_origin(sig)
+        if incident is not None and incident.status == "quiet" and self._can_reopen(incident, sig):
+            return self._reopen(incident)
         return None
+
+    def _can_reopen(self, incident: Incident, sig: Signal) -> bool:
+        if incident.status != "quiet" or sig.at - incident.updated_at > REFLARE_SECONDS:
+            return False
+        return self._reopenable is None or self._reopenable(incident.id)
+
+    def _reopen(self, incident: Incident) -> Incident:
+        for k in incident.keys:
+            if self._quiet.get(k) is incident:
+                del self._quiet[k]
+        self._quiet_ids.pop(incident.id, None)
+        incident.status = "open"
+        self.open[incident.id] = incident
+        for pid in incident.post_ids:
+            self._post_owner.setdefault(pid, incident.id)
+        return incident
+
+    def _by_origin(self, sig: Signal) -> Incident | None:
+        """The incident (open or quiet) whose posts the signal's posts mostly copy or spread, for a topic signal.
+
+        A cascade that outlives the topic window comes back as a new topic (its original has left the window), and
+        copies of one post can land in several topics; the post they spread ties them to the same event.
+        """
+        if self._post_origin is None or not sig.key.startswith("topic:") or not sig.post_ids:
+            return None
+        counts: Counter[int] = Counter()
+        for pid in sig.post_ids:
+            owner = self._origin_owner.get(self._post_origin(pid))
+            if owner is not None:
+                counts[owner] += 1
+        if not counts:
+            return None
+        best, n = counts.most_common(1)[0]
+        if n < JOIN_SHARE * len(sig.post_ids):
+            return None
+        return self.open.get(best) or self._quiet_ids.get(best)
+
+    def _own_origins(self, incident: Incident, uids: Iterable[str]) -> None:
+        """Remember which incident first held the posts these posts copy or spread (bounded, oldest dropped)."""
+        if self._post_origin is None:
+            return
+        owners = self._origin_owner
+        for uid in uids:
+            owners.setdefault(self._post_origin(uid), incident.id)
+        while len(owners) > _ORIGINS_KEPT:
+            del owners[next(iter(owners))]
 
     def _attach(self, notes: Sequence[Annotation], at: float | None) -> list[Change]:
         """Counted posts of keys with an open incident that no signal brought: one change per incident."""
@@ -241,6 +289,7 @@ class IncidentTracker:
             if info is not None:
                 holder.sources.add(info[1])
             self._post_owner.setdefault(note.uid, holder.id)
+            self._own_origins(holder, (note.uid,))
             taken.setdefault(holder.id, []).append(note.uid)
         changes = []
         for incident_id, uids in taken.items():
@@ -266,6 +315,9 @@ class IncidentTracker:
     def _go_quiet(self, incident: Incident) -> None:
         incident.status = "quiet"
         self.open.pop(incident.id, None)
+        self._quiet_ids[incident.id] = incident
+        while len(self._quiet_ids) > _QUIET_KEPT:
+            del self._quiet_ids[next(iter(self._quiet_ids))]
         for k in incident.keys:
             self._quiet.pop(k, None)  # latest last: the oldest are dropped first
             self._quiet[k] = incident
@@ -305,6 +357,9 @@ class IncidentTracker:
         if owners:
             best, count = max(owners.items(), key=lambda kv: kv[1])
             return self.open[best] if count >= JOIN_SHARE * len(sig.post_ids) else None
+        holder = self._by_origin(sig)
+        if holder is not None and holder.id in self.open:
+            return holder
         if sig.key.startswith("topic:"):
             # The watch's window often crosses its bar a few minutes before the grievance's topic does: the first
             # topic made mostly of a watch-only incident's posts is that incident (it names it), not a second one.

@@ -142,7 +142,8 @@ def replay(config: Config, input_path: Path, output_path: Path, *, db_url: str |
         analyzer = Analyzer(config.watches, config.detection, config.analysis)
         authors: dict[str, tuple[str, str]] = {}
         tracker = IncidentTracker(authors.get, analyzer.topic_label, next_id=_next_incident_id(store),
-                                  post_topic=analyzer.topic_of, post_watches=analyzer.watches_of)
+                                  post_topic=analyzer.topic_of, post_watches=analyzer.watches_of,
+                                  post_origin=analyzer.origin_of)
         seen: dict[int, Incident] = {}
         bar = Progress(len(records), progress)
         tz = ZoneInfo(config.timezone)

@@ -116,6 +116,24 @@ def test_a_quiet_incident_reopens_when_its_key_flares_up_again_within_a_day() ->
     assert new.opened and not new.reopened and new.incident.id == incident.id + 1
 
 
+def test_a_topic_spreading_an_incident_s_posts_joins_or_reopens_it() -> None:
+    """A cascade outliving the topic window comes back under a new topic id; what its posts spread (their origin)
+    ties it to the incident that holds the original."""
+    origins = {f"p{i}": "p0" for i in range(6)} | {f"q{i}": "p0" for i in range(5)}  # r0..r4 spread nothing
+    t = tracker(post_origin=lambda uid: origins.get(uid, uid))
+    [opened] = t.apply([signal("topic:c1", T0, FIRST)])
+    spread = signal("topic:c9", T0 + 600, tuple(f"q{i}" for i in range(5)))
+    [joined] = t.apply([spread])
+    assert not joined.opened and joined.incident is opened.incident and "topic:c9" in opened.incident.keys
+    t.close_keys(["topic:c1", "topic:c9"])
+    assert opened.incident.status == "quiet"
+    again = t.apply([replace(spread, key="topic:c20", at=T0 + 8 * 3600, post_ids=("q0", "q1", "q2", "q3"))])
+    assert again[0].reopened and again[0].incident is opened.incident
+    # Posts that spread nothing the incident holds are news of their own.
+    other = t.apply([signal("topic:c30", T0 + 8 * 3600, tuple(f"r{i}" for i in range(5)))])
+    assert other[0].opened
+
+
 def test_an_incident_the_team_resolved_is_not_reopened() -> None:
     resolved: set[int] = set()
     t = tracker(reopenable=lambda iid: iid not in resolved)

@@ -44,3 +44,18 @@ def test_spreading_a_complaint_counts_unless_the_reposter_is_positive() -> None:
     cheers += [post(i, f"{CHEERS[i % len(CHEERS)]}//@op:今天的披萨真好吃，推荐！", f"u{i}", i) for i in range(1, 21)]
     _, signals = Analyzer().process(cheers)
     assert signals == []
+
+
+def test_every_repost_and_copy_is_traced_back_to_the_post_it_spreads() -> None:
+    analyzer = Analyzer()
+    posts = [post(0, COMPLAINT, "op", 0), post(1, "今天天气不错，出去走走，心情很好", "x", 0.5)]
+    posts += [post(i, f"{CHATTER[i % len(CHATTER)]}//@op:{COMPLAINT}", f"u{i}", i) for i in range(2, 12)]
+    posts.append(post(20, COMPLAINT + "！", "copier", 15))  # a copy of the original, word for word but the mark
+    analyzer.process(posts)
+    assert analyzer.origin_of("weibo:0") == "weibo:0" and analyzer.origin_of("weibo:1") == "weibo:1"
+    assert {analyzer.origin_of(f"weibo:{i}") for i in (*range(2, 12), 20)} == {"weibo:0"}
+    # Reposts of a repost still go back to the first post (the chain's last part is the original).
+    later = [post(30, f"同感//@u2:{CHATTER[2]}//@op:{COMPLAINT}", "v", 20)]
+    analyzer.process(later)
+    assert analyzer.origin_of("weibo:30") == "weibo:0"
+    assert analyzer.origin_of("weibo:unknown") == "weibo:unknown"

@@ -89,6 +89,8 @@ class Analyzer:
         self._cues = tuple(self.detection.cues)
         self._post_topics: dict[str, str] = {}  # recent post uid -> its topic key, for incident grouping
         self._post_watches: dict[str, tuple[str, ...]] = {}
+        # Recent post uid -> the post it copies or spreads, followed back to the first (itself when neither).
+        self._origins: dict[str, str] = {}
         self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
         self._quoted: dict[str, str] = {}  # quoted text -> the post in the window it is a copy of
         self._labels: dict[str, tuple[list[str], str | None]] = {}  # topic -> its label when it last surged
@@ -122,6 +124,8 @@ class Analyzer:
             notes.append(Annotation(post.uid, round(neg, 4), label, watches, topic, dup_of, category, cues,
                                     counts and fresh))
             self._post_topics[post.uid] = f"topic:{topic}"
+            if joins is not None:
+                self._origins[post.uid] = self._origins.get(joins, joins)
             if watches != (ALL_POSTS,):
                 self._post_watches[post.uid] = watches
             self.stream_time = max(self.stream_time, ts)
@@ -151,6 +155,9 @@ class Analyzer:
             for uid in list(self._post_topics)[:100_000]:
                 del self._post_topics[uid]
                 self._post_watches.pop(uid, None)
+        if len(self._origins) > 200_000:  # asked about for posts of incidents: the latest day or so is enough
+            for uid in list(self._origins)[:100_000]:
+                del self._origins[uid]
         return notes, signals
 
     def _quote_of(self, text: str) -> str | None:
@@ -205,6 +212,11 @@ class Analyzer:
     def topic_of(self, uid: str) -> str | None:
         """The topic key (``topic:ID``) a recent post was counted under by the surge detector."""
         return self._post_topics.get(uid)
+
+    def origin_of(self, uid: str) -> str:
+        """The post a recent post copies or spreads (a near-duplicate's original, a repost's quoted post), followed
+        back to the first one; the post itself when it is neither (or is no longer remembered)."""
+        return self._origins.get(uid, uid)
 
     def watches_of(self, uid: str) -> tuple[str, ...]:
         """The watches a recent post matched (empty without watches configured)."""

@@ -46,7 +46,8 @@ class AnalysisStage:
         self.tracker = IncidentTracker(self._authors.get, self.analyzer.topic_label,
                                        post_topic=self.analyzer.topic_of,
                                        post_watches=self.analyzer.watches_of,
-                                       reopenable=lambda iid: store.incident_status(iid) == "quiet")
+                                       reopenable=lambda iid: store.incident_status(iid) == "quiet",
+                                       post_origin=self.analyzer.origin_of)
 
     def configure_alerts(self, config: Config) -> None:
         """Take new notification and queue settings (a config reload that left the analysis alone)."""
