@@ -364,11 +364,15 @@ class IncidentTracker:
         if sig.key.startswith("topic:"):
             # The watch's window often crosses its bar a few minutes before the grievance's topic does: the first
             # topic made mostly of a watch-only incident's posts is that incident (it names it), not a second one.
-            # A watch incident that already has a topic keeps it: the next grievance is a separate incident.
+            # A watch incident that already has a topic keeps it: the next grievance is a separate incident. A post
+            # counts as the incident's when it is attached there or spreads a post that is (the topic's reposts
+            # since the watch's last signal).
+            origin = self._post_origin or (lambda uid: uid)
             for incident in self.open.values():
                 if any(k.startswith("topic:") for k in incident.keys):
                     continue
-                inside = sum(1 for pid in sig.post_ids if pid in incident.post_ids)
+                held = incident.post_ids
+                inside = sum(1 for pid in sig.post_ids if pid in held or origin(pid) in held)
                 if inside and inside >= JOIN_SHARE * len(sig.post_ids):
                     return incident
         return None

@@ -134,6 +134,21 @@ def test_a_topic_spreading_an_incident_s_posts_joins_or_reopens_it() -> None:
     assert other[0].opened
 
 
+def test_the_first_topic_spreading_a_watch_incident_s_posts_names_it() -> None:
+    """The watch crossed its bar first; its topic's signal comes with reposts made since the watch's last signal,
+    which spread the posts the watch incident holds."""
+    origins = {f"q{i}": "p0" for i in range(5)}
+    t = tracker(post_origin=lambda uid: origins.get(uid, uid))
+    [watch] = t.apply([signal("watch:鲸帆", T0, FIRST)])
+    [topic] = t.apply([signal("topic:c4", T0 + 300, tuple(f"q{i}" for i in range(5)))])
+    assert topic.incident is watch.incident and watch.incident.keys == ["watch:鲸帆", "topic:c4"]
+    assert tracker().apply([signal("watch:鲸帆", T0, FIRST)])[0].opened
+    plain = tracker()
+    plain.apply([signal("watch:鲸帆", T0, FIRST)])
+    assert plain.apply([signal("topic:c4", T0 + 300, tuple(f"q{i}" for i in range(5)))])[0].opened, \
+        "without knowing what the posts spread, they are not the watch incident's"
+
+
 def test_an_incident_the_team_resolved_is_not_reopened() -> None:
     resolved: set[int] = set()
     t = tracker(reopenable=lambda iid: iid not in resolved)
