@@ -2,12 +2,14 @@
 
 A signal for a key (``watch:NAME`` or ``topic:ID``) that already has an open incident updates it. A signal for a new
 key joins an open incident when most of its posts are already attached there (a watch-level surge made of one
-topic's posts is that topic's incident, not a second one), or when it is a topic that an incident's topic was merged
-into; a key that surges again within a day of its incident going quiet reopens that incident; otherwise it opens a
-new incident. Every change is kept as a timeline point (severity, score, volume at that moment), and the reasons of
-the latest signal are the incident's reasons. Between signals, an open incident takes in each new counted post of
-its topics (the detector only speaks at a start, an escalation, a doubling or every ``update_every``; the posts in
-between are the incident's too). Pure: the caller persists the changes and gives the time.
+topic's posts is that topic's incident, not a second one), when it is a topic that an incident's topic was merged
+into, or when its posts mostly copy or repost posts an incident holds (a cascade outliving the topic window); a key
+that surges again within a day of its incident going quiet, on the same terms, reopens that incident; otherwise it
+opens a new incident. Every change is kept as a timeline point (severity, score, volume at that moment), and the
+reasons of the latest signal are the incident's reasons. Between signals, an open incident takes in each new counted
+post of its topics (the detector only speaks at a start, an escalation, a doubling or every ``update_every``; the
+posts in between are the incident's too). After a restart, :meth:`IncidentTracker.resume` gives the restored
+incidents the new process's topic ids. Pure: the caller persists the changes and gives the time.
 """
 
 from __future__ import annotations
@@ -170,14 +172,15 @@ class IncidentTracker:
             opened = reopened = False
             if incident is None:
                 incident = self._joinable(sig)
-                if incident is None and (incident := self._reflare(sig)) is not None:
-                    reopened = True
-                elif incident is None:
+                if incident is None:
+                    incident = self._reflare(sig)
+                    reopened = incident is not None
+                if incident is None:
                     incident = Incident(self._next_id, sig.at, sig.at, sig.severity, sig.score, [sig.key])
                     self._next_id += 1
                     self.open[incident.id] = incident
                     opened = True
-                elif sig.key not in incident.keys:
+                elif sig.key not in incident.keys:  # joined, or reopened through an alias or what it spreads
                     incident.keys.append(sig.key)
                 self.by_key[sig.key] = incident
             before = SEVERITIES.index(incident.severity)

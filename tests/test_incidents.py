@@ -128,7 +128,7 @@ def test_a_topic_spreading_an_incident_s_posts_joins_or_reopens_it() -> None:
     t.close_keys(["topic:c1", "topic:c9"])
     assert opened.incident.status == "quiet"
     again = t.apply([replace(spread, key="topic:c20", at=T0 + 8 * 3600, post_ids=("q0", "q1", "q2", "q3"))])
-    assert again[0].reopened and again[0].incident is opened.incident
+    assert again[0].reopened and again[0].incident is opened.incident and "topic:c20" in opened.incident.keys
     # Posts that spread nothing the incident holds are news of their own.
     other = t.apply([signal("topic:c30", T0 + 8 * 3600, tuple(f"r{i}" for i in range(5)))])
     assert other[0].opened
