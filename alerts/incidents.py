@@ -148,6 +148,7 @@ class IncidentTracker:
                 if self.by_key.setdefault(key, incident) is incident:
                     incident.keys.append(key)
             self._own_origins(incident, incident.post_ids)
+            self._label(incident)  # the stored row has no watch names; the new topics give the keywords
         quieted = self.close_keys([k for k in self.by_key if k not in active])
         for incident in list(self.open.values()):
             if not any(self.by_key.get(k) is incident for k in incident.keys):  # none of its posts in the window
