@@ -29,7 +29,7 @@ JOIN_SHARE = 0.5
 #: A watch signal joins a topic incident when that topic makes up this share of the watch's negative posts.
 WATCH_JOIN_SHARE = 0.3
 #: A key that surges again within this long of its incident going quiet reopens that incident (the same grievance
-#: flaring up again is news about it, not a new event); quiet keys are remembered up to ``_QUIET_KEPT``.
+#: flaring up again is news about it, not a new event); the latest ``_QUIET_KEPT`` quiet incidents are remembered.
 REFLARE_SECONDS = 24 * 3600
 _QUIET_KEPT = 4096
 #: Posts whose incident is remembered, for ties through what they copy or spread (the latest kept).
@@ -106,8 +106,7 @@ class IncidentTracker:
         self._post_info = post_info
         self._reopenable = reopenable
         self._post_origin = post_origin
-        self._quiet: dict[str, Incident] = {}  # key -> the incident it had when its surge ended, latest last
-        self._quiet_ids: dict[int, Incident] = {}  # incidents gone quiet, by id, latest last
+        self._quiet: dict[int, Incident] = {}  # incidents gone quiet, by id, latest last (at most _QUIET_KEPT)
         self._origin_owner: dict[str, int] = {}  # origin post uid -> the first incident holding a copy of it
         self._post_watches = post_watches
         self._topic_label = topic_label
@@ -138,8 +137,8 @@ class IncidentTracker:
         """
         for incident in list(self.open.values()):
             found = Counter(t for pid in incident.post_ids if (t := topic_of(pid)))
-            topics = [t for t, n in found.most_common() if 5 * n >= sum(found.values())] or \
-                [t for t, _ in found.most_common(1)]
+            total = sum(found.values())
+            topics = [t for t, n in found.most_common() if 5 * n >= total] or [t for t, _ in found.most_common(1)]
             for key in incident.keys:
                 if key.startswith("topic:") and self.by_key.get(key) is incident:
                     del self.by_key[key]
@@ -201,14 +200,9 @@ class IncidentTracker:
                 post_topic = self._post_topic
                 members = tuple(p for p in sig.post_ids if self.by_key.get(post_topic(p) or "") is incident)
             new = tuple(pid for pid in members if pid not in incident.post_ids)
-            for pid in new:
-                info = self._post_info(pid)
-                incident.post_ids[pid] = info[0] if info is not None else ""
-                if info is not None:
-                    incident.sources.add(info[1])
+            self._take(incident, new)
             if sig.key.startswith("topic:"):
                 self._own_origins(incident, new)
-            if sig.key.startswith("topic:"):
                 for pid in members:  # the topic's posts belong to this incident (also those it already held)
                     self._post_owner.setdefault(pid, incident.id)
             self._label(incident)
@@ -219,7 +213,8 @@ class IncidentTracker:
         """The quiet incident a surging key (or a topic merged into it, or a topic spreading the same posts) had,
         reopened; None when there is none, it went quiet over ``REFLARE_SECONDS`` ago or the team resolved it."""
         for key in (sig.key, *sig.aliases):
-            incident = self._quiet.get(key)
+            # The latest incident that held the key (a few thousand at most, and only for a key new to the tracker).
+            incident = next((i for i in reversed(self._quiet.values()) if key in i.keys), None)
             if incident is None or not self._can_reopen(incident, sig):
                 continue
             if key == sig.key and any(a not in incident.keys and a not in incident.merged for a in sig.aliases):
@@ -238,15 +233,20 @@ class IncidentTracker:
         return self._reopenable is None or self._reopenable(incident.id)
 
     def _reopen(self, incident: Incident) -> Incident:
-        for k in incident.keys:
-            if self._quiet.get(k) is incident:
-                del self._quiet[k]
-        self._quiet_ids.pop(incident.id, None)
+        self._quiet.pop(incident.id, None)
         incident.status = "open"
         self.open[incident.id] = incident
         for pid in incident.post_ids:
             self._post_owner.setdefault(pid, incident.id)
         return incident
+
+    def _take(self, incident: Incident, uids: Iterable[str]) -> None:
+        """Attach posts (not attached yet) to an incident, with their authors and platforms."""
+        for pid in uids:
+            info = self._post_info(pid)
+            incident.post_ids[pid] = info[0] if info is not None else ""
+            if info is not None:
+                incident.sources.add(info[1])
 
     def _by_origin(self, sig: Signal) -> Incident | None:
         """The incident (open or quiet) whose posts the signal's posts mostly copy or spread, for a topic signal.
@@ -266,7 +266,7 @@ class IncidentTracker:
         best, n = counts.most_common(1)[0]
         if n < JOIN_SHARE * len(sig.post_ids):
             return None
-        return self.open.get(best) or self._quiet_ids.get(best)
+        return self.open.get(best) or self._quiet.get(best)
 
     def _own_origins(self, incident: Incident, uids: Iterable[str]) -> None:
         """Remember which incident first held the posts these posts copy or spread (bounded, oldest dropped)."""
@@ -289,10 +289,7 @@ class IncidentTracker:
             holder = self.by_key.get(f"topic:{note.topic}")
             if holder is None or holder.id not in self.open or note.uid in holder.post_ids:
                 continue
-            info = self._post_info(note.uid)
-            holder.post_ids[note.uid] = info[0] if info is not None else ""
-            if info is not None:
-                holder.sources.add(info[1])
+            self._take(holder, (note.uid,))
             self._post_owner.setdefault(note.uid, holder.id)
             self._own_origins(holder, (note.uid,))
             taken.setdefault(holder.id, []).append(note.uid)
@@ -320,13 +317,8 @@ class IncidentTracker:
     def _go_quiet(self, incident: Incident) -> None:
         incident.status = "quiet"
         self.open.pop(incident.id, None)
-        self._quiet_ids[incident.id] = incident
-        while len(self._quiet_ids) > _QUIET_KEPT:
-            del self._quiet_ids[next(iter(self._quiet_ids))]
-        for k in incident.keys:
-            self._quiet.pop(k, None)  # latest last: the oldest are dropped first
-            self._quiet[k] = incident
-        while len(self._quiet) > _QUIET_KEPT:
+        self._quiet[incident.id] = incident
+        while len(self._quiet) > _QUIET_KEPT:  # latest last: the oldest are dropped first
             del self._quiet[next(iter(self._quiet))]
         for pid in incident.post_ids:  # keep the owner map to open incidents: it must not grow forever
             if self._post_owner.get(pid) == incident.id:

@@ -326,7 +326,9 @@ def test_after_a_restart_incidents_take_the_new_topic_ids_and_end_with_the_strea
     [old] = first.tracker.open.values()
     old_topics = [k for k in old.keys if k.startswith("topic:")]
     assert old_topics
-    # Restart mid-surge: the new process clusters the window afresh.
+    # Restart mid-surge: the new process clusters the window afresh, from where the stream stood.
+    end = store.stream_end(START + timedelta(minutes=20))
+    assert end is not None and end.tzinfo is not None and end == START + timedelta(seconds=90 * 11)
     second = AnalysisStage(cfg, store)
     second.start(START + timedelta(minutes=20))
     [resumed] = second.tracker.open.values()

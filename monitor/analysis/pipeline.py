@@ -155,9 +155,7 @@ class Analyzer:
             for uid in list(self._post_topics)[:100_000]:
                 del self._post_topics[uid]
                 self._post_watches.pop(uid, None)
-        if len(self._origins) > 200_000:  # asked about for posts of incidents: the latest day or so is enough
-            for uid in list(self._origins)[:100_000]:
-                del self._origins[uid]
+                self._origins.pop(uid, None)
         return notes, signals
 
     def _quote_of(self, text: str) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, bindparam, func, select, update
@@ -208,12 +208,11 @@ class Store:
     def stream_end(self, now: datetime) -> datetime | None:
         """Publication time of the newest analysed post not dated after ``now`` (None with none): where the stream
         stood when the daemon last ran, which is what its windows are measured from after a restart."""
-        query = select(func.max(posts.c.published_at)).where(posts.c.analysed_at.is_not(None),
-                                                             posts.c.published_at <= now)
+        # Typed as the column, so the aggregate comes back as the column's aware UTC time on every database.
+        newest = func.max(posts.c.published_at, type_=posts.c.published_at.type)
+        query = select(newest).where(posts.c.analysed_at.is_not(None), posts.c.published_at <= now)
         with self._connect() as conn:
-            end = conn.execute(query).scalar_one_or_none()
-        if end is not None and end.tzinfo is None:  # SQLite gives naive UTC back from an aggregate
-            end = end.replace(tzinfo=UTC)
+            end: datetime | None = conn.execute(query).scalar_one_or_none()
         return end
 
     def count_posts(self, source: str | None = None) -> int:
