@@ -92,7 +92,8 @@ class Change:
 
 
 PostInfo = Callable[[str], "tuple[str, str] | None"]  # post uid -> (author, source)
-TopicLabel = Callable[[str], "tuple[list[str], str | None]"]  # topic id -> (keywords, representative post)
+#: topic id -> (keywords, representative post, headline: the spread text's leading clauses, or "")
+TopicLabel = Callable[[str], "tuple[list[str], str | None, str]"]
 
 
 class IncidentTracker:
@@ -377,10 +378,12 @@ class IncidentTracker:
         topics = [k.split(":", 1)[1] for k in incident.keys if k.startswith("topic:")]
         keywords: list[str] = []
         representative = None
+        line = ""
         for topic in topics:
-            words, rep = self._topic_label(topic)
+            words, rep, head = self._topic_label(topic)
             keywords += [w for w in words if w not in keywords]
             representative = representative or rep
+            line = line or head
         incident.keywords = keywords[:8]
         incident.representative = representative or next(iter(incident.post_ids), None)
         names = [w for w in incident.watches if w != "*"]  # "*" is the implicit whole-stream watch
@@ -394,5 +397,7 @@ class IncidentTracker:
                     names.append(w)
         incident.watch_names = names
         watch = "、".join(names)
-        top = " ".join(incident.keywords[:3])
+        # One complaint copied or reposted around reads best as its own first words; keywords cut from one text are
+        # fragments of it (且菜也没 要加汤里 汤好油).
+        top = line or " ".join(incident.keywords[:3])
         incident.title = " · ".join(x for x in (watch, top) if x) or "负面舆情"

@@ -213,6 +213,8 @@ def main() -> None:
         label = clusterer.label(cid)
         mix = Counter(topic_of[p] for p in clusterer.members(cid)).most_common(3)
         print(f"  {cid:6s} size {label.size:3d}  {' / '.join(label.keywords):40s}  gold: {mix}")
+        if label.headline:
+            print(f"         one text spread: {label.headline}")
     throughput(threshold)
     if args.memory:
         memory(args.memory)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.analysis.cluster import TopicClusterer, readable_keywords
+from monitor.analysis.cluster import TopicClusterer, headline, readable_keywords
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT.parent / "shared" / "data" / "topics" / "weibo2018"
@@ -104,6 +104,36 @@ def test_readable_keywords_join_bigrams_that_run_together() -> None:
         "好莱坞", "电影"]
     # A term weighing under a tenth of the first is left out.
     assert readable_keywords(["特朗", "取消", "天气"], ["特朗普取消会谈"], weights=[2.0, 0.5, 0.1]) == ["特朗", "取消"]
+
+
+def test_headline_takes_whole_leading_clauses() -> None:
+    # Cleaning made punctuation spaces: between CJK they read as "，"; beside latin words and numbers they stay spaces.
+    assert headline("连着买了两次同一家的 饭菜量相差很多") == "连着买了两次同一家的，饭菜量相差很多"
+    long_one = "承诺60分钟送到 从来没有做到过 汉堡和薯条都凉了 还能有什么味道"
+    assert headline(long_one) == "承诺60分钟送到，从来没有做到过…"
+    assert headline("iphone x 屏幕 碎了") == "iphone x 屏幕，碎了"
+    digits = "一二三四五六七八九十" * 3
+    assert headline(digits) == digits[:24] + "…"
+    assert headline("") == ""
+
+
+def test_a_spread_text_gets_a_headline_and_a_subject_does_not() -> None:
+    """One complaint reposted with short comments reads as its own first words; many people writing about one
+    subject (the battery complaints, each in its own words) keep their keywords only."""
+    root = "都说了菜不要加汤里，还加，而且菜也没有写的那么多，汤好油，加了韭菜，满碗的汤都是绿的。"
+    comments = ["太过分了", "同感", "这家一直这样", "转发微博", "", "真的假的", "[怒]", "避雷"]
+    clusterer = TopicClusterer()
+    clusterer.add("root", root, 0.0)
+    for i in range(30):
+        clusterer.add(f"r{i}", f"{comments[i % len(comments)]}//@楼主:{root}", 60.0 * (i + 1))
+    label = clusterer.label(clusterer.cluster_of("root") or "")
+    assert label.size >= 25
+    assert label.headline == "都说了菜不要加汤里，还加，而且菜也没有写的那么多…", label
+    subject = TopicClusterer()
+    assigned = _run(subject, _stream())
+    main_b = Counter(assigned[f"b{i}"] for i in range(len(BATTERY))).most_common(1)[0][0]
+    assert subject.label(main_b).headline == ""
+    assert subject.label(main_b).keywords
 
 
 def test_near_duplicates_land_in_the_same_cluster() -> None:

@@ -39,7 +39,7 @@ def tracker(**kw: object) -> IncidentTracker:
     """A tracker where post ``pN`` is by ``uN`` on weibo."""
     def info(pid: str) -> tuple[str, str]:
         return (f"u{pid[1:]}", "weibo")
-    return IncidentTracker(info, lambda topic: ([f"词{topic}"], None), **kw)  # type: ignore[arg-type]
+    return IncidentTracker(info, lambda topic: ([f"词{topic}"], None, ""), **kw)  # type: ignore[arg-type]
 
 
 FIRST = tuple(f"p{i}" for i in range(6))
@@ -180,7 +180,7 @@ def test_attached_posts_and_reopening_are_stored_without_new_timeline_points(db_
         status[iid] = store.incident_status(iid)
         return status[iid] == "quiet"
 
-    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None), reopenable=reopenable)
+    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None, ""), reopenable=reopenable)
     now = datetime.fromtimestamp(T0, UTC)
     first = tuple(f"weibo:{i}" for i in range(6))
     store.save_analysis([], t.apply([signal("topic:c1", T0, first)]), now)
@@ -220,7 +220,7 @@ def test_a_flare_up_is_news_even_when_acknowledged(db_url: str) -> None:
     cfg = parse_config("timezone: Asia/Shanghai\nsources: []\nchannels:\n"
                        "  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/ops'}\n")
     store = _store(db_url)
-    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None))
+    t = IncidentTracker(lambda pid: (f"u{pid}", "weibo"), lambda topic: (["退款"], None, ""))
     now = datetime.fromtimestamp(T0, UTC)
     store.save_analysis([], t.apply([signal("topic:c1", T0, tuple(f"weibo:{i}" for i in range(6)))]), now)
     notifier = Notifier(cfg)

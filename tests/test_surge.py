@@ -171,7 +171,7 @@ def test_watch_rules_any_all_none_and_sources() -> None:
 def test_incidents_group_a_watch_surge_into_its_topic_incident() -> None:
     det = SurgeDetector()
     info = {f"p{1000 + i}": (f"u{i}", "weibo") for i in range(60)}
-    tracker = IncidentTracker(info.get, lambda topic: (["退款", "电池"], "p1000"))
+    tracker = IncidentTracker(info.get, lambda topic: (["退款", "电池"], "p1000", ""))
     events = [replace(e, keys=("topic:t1",)) for e in burst(30, T0, 20)]
     changes = tracker.apply(run(det, events))
     assert changes[0].opened and len(tracker.open) == 1
@@ -193,7 +193,7 @@ def test_a_topic_surge_joins_the_watch_incident_that_already_holds_its_posts() -
     """The watch window often crosses its bar first; the grievance's topic then names that incident instead of
     opening a second one for the same posts. A second topic in the same watch incident is a new incident."""
     info = {f"p{1000 + i}": (f"u{i}", "weibo") for i in range(60)}
-    tracker = IncidentTracker(info.get, lambda topic: (["退款", "电池"], "p1000"))
+    tracker = IncidentTracker(info.get, lambda topic: (["退款", "电池"], "p1000", ""))
     signal = run(SurgeDetector(), burst(30, T0, 20))[-1]
     others = ("q1", "q2", "q3", "q4", "q5", "q6")  # the brand's other negative posts in the same window
     opened = tracker.apply([replace(signal, key="watch:brand", post_ids=signal.post_ids + others)])
@@ -205,6 +205,20 @@ def test_a_topic_surge_joins_the_watch_incident_that_already_holds_its_posts() -
     assert incident.keys == ["watch:brand", "topic:t1"] and incident.title == "brand · 退款 电池"
     second = replace(signal, key="topic:t2", post_ids=others)  # another grievance inside the brand's window
     assert tracker.apply([second])[0].opened and len(tracker.open) == 2
+
+
+def test_a_spread_text_titles_its_incident_by_its_first_words() -> None:
+    """A topic that is one complaint copied around has a headline: the title reads it instead of keywords."""
+    info = {f"p{1000 + i}": (f"u{i}", "weibo") for i in range(60)}
+    heads = {"t1": "套餐不值，上面写的土豆泥", "t2": ""}
+    tracker = IncidentTracker(info.get, lambda topic: (["套餐不值", "结果送", "上面写"], "p1000", heads[topic]))
+    signal = run(SurgeDetector(), burst(30, T0, 20))[-1]
+    incident = tracker.apply([replace(signal, key="topic:t1")])[0].incident
+    assert incident.title == "套餐不值，上面写的土豆泥" and incident.keywords[0] == "套餐不值"
+    incident = tracker.apply([replace(signal, key="watch:brand", post_ids=signal.post_ids)])[0].incident
+    assert incident.title == "brand · 套餐不值，上面写的土豆泥"
+    other = tracker.apply([replace(signal, key="topic:t2", post_ids=("q1", "q2", "q3", "q4", "q5"))])[0].incident
+    assert other.title == "套餐不值 结果送 上面写"
 
 
 def test_an_author_with_a_large_following_grades_a_surge_up_but_never_opens_one() -> None:

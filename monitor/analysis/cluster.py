@@ -28,7 +28,8 @@ Method (single pass, one post at a time, no clock read):
   member left is dropped with its index entries.
 
 Labels: the centroid's heaviest bigrams are joined into longer words where they run together in member texts
-(人工 + 工智 + 智能 → 人工智能); the representative post is the kept member text closest to the centroid.
+(人工 + 工智 + 智能 → 人工智能); the representative post is the kept member text closest to the centroid. A topic
+that is one text spread around (reposts, copies) also gets a headline, the text's leading clauses.
 
 Cost (``python bench/topics.py``): about 1 ms a post on a 10,000-post day; memory about 1.1-1.3 KB per post in the
 window plus a fixed 8 MiB document-frequency table (``df_slots``), and the internal near-duplicate index's 0.6 KB a
@@ -59,7 +60,7 @@ from monitor.analysis.textfeat import (
     token_codes,
 )
 
-__all__ = ["TopicClusterer", "TopicLabel", "readable_keywords"]
+__all__ = ["TopicClusterer", "TopicLabel", "headline", "readable_keywords"]
 
 _LATIN = LATIN_FLAG
 _TAG = TAG_FLAG
@@ -71,6 +72,11 @@ _NP_40 = np.uint64(40)
 _NP_DFS = 48
 _SAMPLES = 16  # member texts a cluster keeps for its label
 _CODES_KEPT = 2048  # texts whose terms are kept for their copies (about 2 KB each)
+# A topic is "one text" (its label gets a headline) when _HEADLINE_COPIES of its kept member texts hold
+# _HEADLINE_COVER of the terms of its representative post, which has _HEADLINE_MIN_TERMS terms or more.
+_HEADLINE_MIN_TERMS = 5
+_HEADLINE_COVER = 0.6
+_HEADLINE_COPIES = 0.6
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ class TopicLabel:
     representative_post_id: str
     #: Members in the window.
     size: int
+    #: When the topic is one text spread around (a copied complaint, a repost cascade: the representative post holds
+    #: nearly all of the centroid's heaviest terms), that text's leading clauses, which read better than keywords cut
+    #: from it; otherwise empty.
+    headline: str = ""
 
 
 _term_code = term_code
@@ -271,7 +281,9 @@ class TopicClusterer:
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
         keywords = readable_keywords([_term_text(c, cluster.names) for c, _ in ranked], (s[2] for s in cluster.samples),
                                      weights=[w for _, w in ranked])
-        return TopicLabel(keywords, self._representative(cluster, weights), len(cluster.members))
+        rep, text = self._representative(cluster, weights)
+        return TopicLabel(keywords, rep, len(cluster.members),
+                          headline(text) if self._one_text(cluster, text) else "")
 
     def clusters(self, min_size: int = 1) -> list[str]:
         """Ids of live clusters with at least ``min_size`` members, largest first (ties: oldest first)."""
@@ -672,9 +684,21 @@ class TopicClusterer:
             return None
         return self._follow(int(cluster_id[1:]))
 
-    def _representative(self, cluster: _Cluster, weights: dict[int, float]) -> str:
-        """The kept member text with the most centroid weight per square root of its number of terms."""
-        best, best_sim = cluster.members[0][0], -1.0
+    def _one_text(self, cluster: _Cluster, text: str) -> bool:
+        """Whether a topic is one text spread around (a cascade of reposts or copies): most kept member texts hold
+        most of the representative's terms. Many people writing on one subject share a few words, not a text."""
+        own = set(token_codes(text))
+        if len(own) < _HEADLINE_MIN_TERMS:
+            return False
+        cutoff = self._now - self.window_seconds
+        texts = [s[2] for s in cluster.samples if s[1] >= cutoff]
+        copies = sum(1 for t in texts if len(own.intersection(token_codes(t))) >= _HEADLINE_COVER * len(own))
+        return copies >= _HEADLINE_COPIES * len(texts)
+
+    def _representative(self, cluster: _Cluster, weights: dict[int, float]) -> tuple[str, str]:
+        """The kept member with the most centroid weight per square root of its number of terms: its id and cleaned
+        text (empty when no kept text is in the window)."""
+        best, best_text, best_sim = cluster.members[0][0], "", -1.0
         cutoff = self._now - self.window_seconds
         for pid, ts, text in cluster.samples:
             if ts < cutoff:
@@ -682,8 +706,33 @@ class TopicClusterer:
             codes = set(token_codes(text))
             sim = sum(weights.get(c, 0.0) for c in codes) / math.sqrt(len(codes) or 1)
             if sim > best_sim:
-                best, best_sim = pid, sim
-        return best
+                best, best_text, best_sim = pid, text, sim
+        return best, best_text
+
+
+def headline(cleaned: str, limit: int = 24) -> str:
+    """The leading clauses of a cleaned text (``textfeat.clean``), up to about ``limit`` characters.
+
+    Cleaning turned punctuation into spaces: a space between two CJK characters is a clause break and reads as
+    "，"; one beside a latin word or a number stays a space. Clauses are taken whole while they fit; a first clause
+    longer than ``limit`` is cut. "…" marks a cut.
+    """
+    pieces = cleaned.split()
+    out = ""
+    for i, piece in enumerate(pieces):
+        joint = "" if not out else ("，" if _is_cjk(out[-1]) and _is_cjk(piece[0]) else " ")
+        if len(out) + len(joint) + len(piece) > limit:
+            if not out:
+                return piece[:limit] + "…"
+            return out + "…"
+        out += joint + piece
+        if i == len(pieces) - 1:
+            return out
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    return ch >= "\u3400"
 
 
 def readable_keywords(ranked_terms: list[str], texts: Iterable[str], n: int = 5,

@@ -93,7 +93,7 @@ class Analyzer:
         self._origins: dict[str, str] = {}
         self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
         self._quoted: dict[str, str] = {}  # quoted text -> the post in the window it is a copy of
-        self._labels: dict[str, tuple[list[str], str | None]] = {}  # topic -> its label when it last surged
+        self._labels: dict[str, tuple[list[str], str | None, str]] = {}  # topic -> its label when it last surged
 
     def process(self, posts: Sequence[Post]) -> tuple[list[Annotation], list[Signal]]:
         """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
@@ -220,14 +220,14 @@ class Analyzer:
         """The watches a recent post matched (empty without watches configured)."""
         return self._post_watches.get(uid, ())
 
-    def topic_label(self, topic: str) -> tuple[list[str], str | None]:
-        """Top keywords and the representative post of a topic (its last label when it has expired; empty when
-        it was never labelled)."""
+    def topic_label(self, topic: str) -> tuple[list[str], str | None, str]:
+        """Top keywords, the representative post and the headline (``TopicLabel.headline``, often empty) of a topic:
+        its last label when it has expired; empty when it was never labelled."""
         try:
             label = self.topics.label(self.topics.resolve(topic) or topic)
         except KeyError:  # expired
-            return self._labels.get(topic, ([], None))
-        return list(label.keywords), label.representative_post_id
+            return self._labels.get(topic, ([], None, ""))
+        return list(label.keywords), label.representative_post_id, label.headline
 
     def _remember_label(self, topic: str) -> None:
         got = self.topic_label(topic)
