@@ -136,6 +136,23 @@ def test_a_spread_text_gets_a_headline_and_a_subject_does_not() -> None:
     assert subject.label(main_b).keywords
 
 
+def test_a_subject_shares_specific_words_and_a_phrase_of_feeling_does_not() -> None:
+    """Battery complaints share many specific words; people frightened by different things share only 太可怕
+    (``shared_terms`` is what the pipeline's coherence gate counts)."""
+    subject = TopicClusterer()
+    assigned = _run(subject, _stream())
+    main_b = Counter(assigned[f"b{i}"] for i in range(len(BATTERY))).most_common(1)[0][0]
+    assert subject.shared_terms(main_b) >= 5
+    frights = ["昨晚的雷声太可怕了，一夜没睡好", "看了个恐怖片，太可怕了不敢关灯", "高速上那个车祸现场太可怕了",
+               "体检报告出来了，数字太可怕", "楼下装修的电钻声太可怕了", "期末考试的题目太可怕了"]
+    feeling = TopicClusterer()
+    ids = {feeling.resolve(feeling.add(f"f{i}", t, 60.0 * i)) for i, t in enumerate(frights)}
+    main_f = max(ids, key=lambda c: len(feeling.members(c or "")))
+    assert main_f and len(feeling.members(main_f)) >= 4, "the phrase does tie them into one cluster"
+    assert feeling.shared_terms(main_f) <= 2
+    assert feeling.shared_terms("nonsense") == 0
+
+
 def test_near_duplicates_land_in_the_same_cluster() -> None:
     clusterer = TopicClusterer()
     first = clusterer.add("a", "独家：某某乳业被曝使用过期奶粉生产酸奶，多名消费者出现不适", 0.0)

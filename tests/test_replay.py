@@ -191,3 +191,30 @@ def test_every_negative_post_of_the_wave_after_it_opened_is_attached(tmp_path: P
     members = {p.split(":", 1)[1] for p in inc["post_ids"]}
     assert len(after) >= 40 and after <= members, sorted(after - members)
     assert {p.split(":", 1)[1] for p in stored} == members
+
+
+# Written for this test: different people upset about different things, all saying 太可怕.
+FRIGHTS = ["昨晚的雷声太可怕了，一夜没睡好", "看了个恐怖片，太可怕了不敢关灯", "高速上那个车祸现场太可怕了",
+           "体检报告出来了，数字太可怕", "楼下装修的电钻声太可怕了", "期末考试的题目太可怕了",
+           "今天的台风太可怕了，树都倒了", "信用卡账单太可怕了，这个月白干", "蟑螂会飞，太可怕了"]
+
+
+def test_a_shared_phrase_of_feeling_is_not_a_topic(tmp_path: Path) -> None:
+    """Nine people each frightened by something else share only 太可怕: no topic incident is raised for it. The
+    same stream with the coherence gate off does raise one, so the gate is what holds it back."""
+    rnd = random.Random(3)
+    rows = [post(i, T0 + timedelta(minutes=10 * i), rnd.choice(EVERYDAY), f"bg{rnd.randrange(200)}",
+                 rnd.choice(["weibo", "tieba"])) for i in range(300)]
+    wave = T0 + timedelta(days=2)
+    rows += [post(1000 + i, wave + timedelta(minutes=4 * i), text_, f"scared{i}", ["weibo", "tieba"][i % 2])
+             for i, text_ in enumerate(FRIGHTS)]
+
+    def topics(extra: str) -> list[dict[str, Any]]:
+        out = tmp_path / f"out{len(extra)}.jsonl"
+        replay(parse_config(f"sources: []\n{extra}"), write(tmp_path / "in.jsonl", rows), out,
+               progress=io.StringIO())
+        incidents = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        return [i for i in incidents if "太可怕" in i["title"] or any("可怕" in k for k in i["keywords"])]
+
+    assert topics("") == []
+    assert topics("detection:\n  topic_shared_words: 0\n"), "without the gate the phrase makes a topic incident"

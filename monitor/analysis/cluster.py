@@ -285,6 +285,23 @@ class TopicClusterer:
         return TopicLabel(keywords, rep, len(cluster.members),
                           headline(text) if self._one_text(cluster, text) else "")
 
+    def shared_terms(self, cluster_id: str, share: float = 0.5) -> int:
+        """How many specific terms (not everyday words or bigrams holding a function character) at least
+        ``share`` of the cluster's members use, time-decayed like its centroid; 0 for an unknown or expired id.
+
+        A topic about something shares its words (鲸帆 帆手 手机 电池 池鼓 鼓包); posts tied together by one phrase of
+        feeling (太可怕, 以为) share one or two.
+        """
+        num = self._resolve_num(cluster_id)
+        if num is None:
+            return 0
+        cluster = self._clusters[num]
+        factor = self._factor
+        if cluster.codes is not None:
+            return sum(1 for c in cluster.codes if factor(c) >= 1.0)
+        floor = share * cluster.mass
+        return sum(1 for c, n in cluster.counts.items() if n >= floor and factor(c) >= 1.0)
+
     def clusters(self, min_size: int = 1) -> list[str]:
         """Ids of live clusters with at least ``min_size`` members, largest first (ties: oldest first)."""
         live = [(-len(c.members), num) for num, c in self._clusters.items() if len(c.members) >= min_size]

@@ -136,6 +136,12 @@ class Analyzer:
             raised = self.detector.add(Event(post.uid, ts, post.author or post.author_id or post.uid, post.source,
                                              counts, keys, engagement, cues, followers_of(post.extra) or 0,
                                              max(neg, quoted.get(i, 0.0))))
+            if any(sig.authors < self.detection.coherent_authors and sig.key.startswith("topic:") for sig in raised) \
+                    and self.topics.shared_terms(topic) < self.detection.topic_shared_words:
+                # A few people each saying 太可怕 about different things are tied into a topic by that phrase alone;
+                # that is not a grievance. A topic says something once half its posts share a few specific words.
+                raised = [sig for sig in raised
+                          if not sig.key.startswith("topic:") or sig.authors >= self.detection.coherent_authors]
             for k, sig in enumerate(raised):
                 if sig.key.startswith("topic:"):
                     # Labelled now, while the topic is surely alive: a batch spanning hours (a replay, a catch-up

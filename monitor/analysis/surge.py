@@ -52,6 +52,11 @@ class DetectionConfig(BaseModel):
                                                                 "negative posts matches a watch alerts too")
     min_negative_lean: float = Field(default=0.5, ge=0, le=1, description="... or the mean probability of negative "
                                                                             "of its posts")
+    topic_shared_words: int = Field(default=3, ge=0, description="specific words (character bigrams) half of a "
+                                                               "topic's posts must share before a small topic surge "
+                                                               "is raised (a topic is not 太可怕 said by six people)")
+    coherent_authors: int = Field(default=10, ge=2, description="distinct negative authors from which a topic surge "
+                                                                "is raised whatever words its posts share")
     topic_prior_per_hour: float = Field(default=0.3, gt=0, description="negative authors an hour a topic usually "
                                                                        "has (topics have no history)")
     warmup: Duration = Field(default=24 * 3600, description="a watch with no history is learned this long before "
