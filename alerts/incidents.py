@@ -118,7 +118,12 @@ class IncidentTracker:
         self._post_owner: dict[str, int] = {}
 
     def restore(self, incident: Incident) -> None:
-        """Take back an open incident from the database after a restart."""
+        """Take back an open or quiet incident from the database after a restart (quiet ones in the order they
+        went quiet: the latest is the one a flare-up reopens)."""
+        self._next_id = max(self._next_id, incident.id + 1)
+        if incident.status == "quiet":
+            self._go_quiet(incident)
+            return
         self.open[incident.id] = incident
         for key in incident.keys:
             self.by_key[key] = incident
@@ -137,9 +142,7 @@ class IncidentTracker:
         the incidents that went quiet.
         """
         for incident in list(self.open.values()):
-            found = Counter(t for pid in incident.post_ids if (t := topic_of(pid)))
-            total = sum(found.values())
-            topics = [t for t, n in found.most_common() if 5 * n >= total] or [t for t, _ in found.most_common(1)]
+            topics = self._topics_now(incident, topic_of)
             for key in incident.keys:
                 if key.startswith("topic:") and self.by_key.get(key) is incident:
                     del self.by_key[key]
@@ -149,12 +152,26 @@ class IncidentTracker:
                     incident.keys.append(key)
             self._own_origins(incident, incident.post_ids)
             self._label(incident)  # the stored row has no watch names; the new topics give the keywords
+        for incident in self._quiet.values():
+            # A quiet incident is reopened by a flare-up of its keys or of what its posts spread: both must be this
+            # process's (its watch keys are; its topic keys are those its re-read posts have now).
+            incident.keys = [k for k in incident.keys if not k.startswith("topic:")]
+            incident.keys += [t for t in self._topics_now(incident, topic_of) if t not in incident.keys]
+            self._own_origins(incident, incident.post_ids)
         quieted = self.close_keys([k for k in self.by_key if k not in active])
         for incident in list(self.open.values()):
             if not any(self.by_key.get(k) is incident for k in incident.keys):  # none of its posts in the window
                 self._go_quiet(incident)
                 quieted.append(incident)
         return quieted
+
+    @staticmethod
+    def _topics_now(incident: Incident, topic_of: Callable[[str], str | None]) -> list[str]:
+        """The topic keys an incident's posts have in this process: each holding a fifth of the posts found, or the
+        most common one; none when none of its posts was re-read."""
+        found = Counter(t for pid in incident.post_ids if (t := topic_of(pid)))
+        total = sum(found.values())
+        return [t for t, n in found.most_common() if 5 * n >= total] or [t for t, _ in found.most_common(1)]
 
     def apply(self, signals: Iterable[Signal], notes: Sequence[Annotation] = (),
               at: float | None = None) -> list[Change]:

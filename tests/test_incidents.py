@@ -309,6 +309,46 @@ def test_the_daemon_stage_reopens_a_quiet_incident_and_says_so(db_url: str) -> N
     engine.dispose()
 
 
+def test_a_quiet_incident_is_reopened_after_a_restart_not_opened_again(db_url: str) -> None:
+    """The daemon restarts between a wave going quiet and the same grievance flaring up: the new process knows the
+    quiet incident (with its posts' topic ids in this process) and reopens it, so the team gets 再次升温 on the
+    ticket they already have, not a second incident and ticket."""
+    from monitor.analysis.stage import AnalysisStage
+    from monitor.db.schema import tickets
+
+    store = stage_store(db_url)
+    engine = store.engine
+    cfg = parse_config(STAGE_CONFIG)
+    first = AnalysisStage(cfg, store)
+    first.start(START)
+    assert any(ch.opened for ch in poll(first, store, 0, [GRIEVANCE[i % 4] for i in range(20)], START, 90))
+    poll(first, store, 100, EVERYDAY * 3, START + timedelta(hours=2, minutes=40), 60)
+    with engine.connect() as conn:
+        [old_id] = conn.execute(select(incidents.c.id).where(incidents.c.status == "quiet")).scalars().all()
+    second = AnalysisStage(cfg, store)
+    second.start(START + timedelta(hours=3, minutes=20))
+    assert not second.tracker.open
+    [kept] = [i for i in second.tracker._quiet.values() if i.id == old_id]
+    topics = [k for k in kept.keys if k.startswith("topic:")]
+    assert topics and set(topics) <= {second.analyzer.topic_of(p) for p in kept.post_ids}, "this process's ids"
+    again = poll(second, store, 200, [GRIEVANCE[i % 4] for i in range(20)], START + timedelta(hours=3, minutes=30),
+                 90)
+    assert any(ch.reopened for ch in again) and not any(ch.opened for ch in again)
+    assert {ch.incident.id for ch in again} == {old_id}
+    with engine.connect() as conn:
+        [row] = conn.execute(select(incidents)).all()
+        assert row.status == "open" and row.posts >= 30
+        assert [e.action for e in conn.execute(select(incident_events))].count("reflared") == 1
+        assert len(conn.execute(select(tickets)).all()) == 1
+    # A day and more after it went quiet, a new wave is news of its own: a new incident.
+    third = AnalysisStage(cfg, store)
+    poll(second, store, 300, EVERYDAY * 3, START + timedelta(hours=7), 60)
+    third.start(START + timedelta(days=2))
+    later = poll(third, store, 400, [GRIEVANCE[i % 4] for i in range(20)], START + timedelta(days=2), 90)
+    assert any(ch.opened for ch in later) and not any(ch.reopened for ch in later)
+    engine.dispose()
+
+
 def test_after_a_restart_incidents_take_the_new_topic_ids_and_end_with_the_stream(db_url: str) -> None:
     """Topic ids are one process's: a restored incident must not keep the old ids (the new process gives them to
     other topics). Restarted mid-surge, the incident follows its topic under the new id; restarted hours later, it

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from alerts.incidents import Change, IncidentTracker
+from alerts.incidents import REFLARE_SECONDS, Change, IncidentTracker
 from alerts.notify import Notifier
 from monitor.analysis.pipeline import ALL_POSTS, Analyzer
 from monitor.config import Config
@@ -28,6 +28,9 @@ from monitor.normalize import Post
 log = logging.getLogger("monitor.analysis")
 #: Days of history the baselines are learned from after a restart.
 HISTORY_DAYS = 14
+#: The most posts re-read at start (the newest of the topic window): start-up on a busy stream stays as it was when
+#: only the last hour was re-read (20,000 posts then too).
+REREAD_POSTS = 20_000
 #: Posts analysed per transaction when catching up.
 CATCH_UP_BATCH = 2000
 
@@ -38,6 +41,7 @@ class AnalysisStage:
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
         self.analyzer = Analyzer(config.watches, config.detection, config.analysis)
+        self._topic_window = config.analysis.topic_window
         self._authors: dict[str, tuple[str, str]] = {}
         self._categories: dict[str, str | None] = {}
         self.notifier = Notifier(config)
@@ -57,23 +61,33 @@ class AnalysisStage:
         self.queue = TicketQueue(self.store.engine, config) if config.queue.enabled else None
 
     def start(self, now: datetime) -> int:
-        """Seed baselines, restore open incidents, refill the window, analyse posts left unanalysed; returns how
-        many were caught up."""
+        """Seed baselines, restore open and lately quiet incidents, re-read the topic window, analyse posts left
+        unanalysed; returns how many were caught up."""
         history = self.store.negative_history(now - timedelta(days=HISTORY_DAYS))
         names = self.analyzer.matcher.names or [ALL_POSTS]
         for watch in names:
             if watch in history:
                 self.analyzer.detector.seed_baseline(f"watch:{watch}", history[watch])
-        for incident in self.store.load_incidents(status="open"):
-            self.tracker.restore(incident)
-        window = timedelta(seconds=self.analyzer.detection.window)
-        # The window of the stream as it stood (the posts' own time, like every window), not of the wall clock:
+        # The windows of the stream as it stood (the posts' own time, like every window), not of the wall clock:
         # after a long stop nothing is lost, and the first new posts end what is over.
         end = self.store.stream_end(now) or now
-        posts = [p.to_post() for p in self.store.recent_posts(since=end - window, limit=20_000)]
+        for incident in self.store.load_incidents(status="open"):
+            self.tracker.restore(incident)
+        # Incidents gone quiet lately are kept too, so the same grievance flaring up after a restart reopens its
+        # incident (and its ticket) instead of opening a second one.
+        recent_quiet = self.store.load_incidents(status="quiet", updated_since=end - timedelta(seconds=REFLARE_SECONDS))
+        for incident in sorted(recent_quiet, key=lambda i: i.updated_at):
+            self.tracker.restore(incident)
+        # Re-read the topic window (analysed posts: the others are caught up below): topics, duplicates and what
+        # reposts spread are as they were, and the incidents' posts get this process's topic ids. Only the detection
+        # window's posts reach the detector (the stream time is set to where it stood, so older ones are not fresh);
+        # its signals are dropped: the incidents they belong to were restored above.
+        reread = timedelta(seconds=max(self.analyzer.detection.window, self._topic_window))
+        posts = [p.to_post() for p in self.store.recent_posts(since=end - reread, limit=REREAD_POSTS,
+                                                                  analysed_only=True)]
         if posts:
             self._remember(posts)
-            # Signals of the refill are dropped: the incidents they belong to were restored above.
+            self.analyzer.stream_time = max(self.analyzer.stream_time, end.timestamp())
             self.analyzer.process(posts)
         # Restored incidents take their posts' topics in this process; those whose surge ended meanwhile go quiet.
         quiet = self.tracker.resume(self.analyzer.topic_of, self.analyzer.detector.active())

@@ -194,10 +194,12 @@ class Store:
 
     # -- posts ---------------------------------------------------------------------------------------------------
     def recent_posts(self, *, source: str | None = None, since: datetime | None = None,
-                     limit: int = 50) -> list[StoredPost]:
-        """Newest posts first (by publication time)."""
+                     limit: int = 50, analysed_only: bool = False) -> list[StoredPost]:
+        """Newest posts first (by publication time); with ``analysed_only``, those the analysis has seen."""
         query = (select(posts, sources.c.name.label("source_name")).join(sources, posts.c.source_id == sources.c.id)
                  .order_by(posts.c.published_at.desc(), posts.c.id.desc()).limit(limit))
+        if analysed_only:
+            query = query.where(posts.c.analysed_at.is_not(None))
         if source:
             query = query.where(sources.c.name == source)
         if since:
@@ -342,14 +344,17 @@ class Store:
         with self._connect() as conn:
             return conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).scalar_one_or_none()
 
-    def load_incidents(self, status: str | None = None) -> list[Incident]:
-        """Incidents (all, or with one status) with their posts, oldest first."""
+    def load_incidents(self, status: str | None = None, *, updated_since: datetime | None = None) -> list[Incident]:
+        """Incidents (all, or with one status; only those updated since a time, if given) with their posts, oldest
+        first."""
         from alerts.incidents import Incident
         from monitor.analysis.surge import Reason
 
         query = select(incidents).order_by(incidents.c.id)
         if status:
             query = query.where(incidents.c.status == status)
+        if updated_since is not None:
+            query = query.where(incidents.c.updated_at >= updated_since)
         out = []
         with self._connect() as conn:
             for r in conn.execute(query):
