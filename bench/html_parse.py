@@ -63,7 +63,7 @@ def board_page(seed: int, items: int = 50, target_kb: int = 200) -> bytes:
     side = "".join(f'<li><a href="forum.php?mod=forumdisplay&amp;fid={k}">版块{k} 今日 {k * 7}</a></li>'
                    for k in range(60))
     html = head + "".join(rows) + "</table></div>"
-    pad = []
+    pad: list[str] = []
     while len((html + "".join(pad)).encode("gbk", "replace")) < target_kb * 1024:
         pad.append(f'<div class="footer-links"><ul>{side}</ul><p>您需要登录后才可以回帖 登录 | 立即注册 '
                    f'{"广告位招租 " * 20}</p></div>')

@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from monitor.analysis.sentiment import (  # noqa: E402
     NEGATIVE_THRESHOLD,
+    SentimentBackend,
     WeiboBackend,
     get_backend,
     label_for,
@@ -119,7 +120,12 @@ def footprint(name: str, texts: list[str]) -> dict[str, Any]:
 def throughput(name: str, texts: list[str], batch: int = 1000, min_seconds: float = 3.0) -> tuple[float, float]:
     """Posts per second scoring ``texts`` in batches of ``batch`` (repeated until ``min_seconds`` have passed): by the
     wall clock, and per second of this process's CPU time (what one core does when other processes share it)."""
-    backend = WeiboBackend(get_backend("weibo").model, use_numpy=False) if name == NO_NUMPY else get_backend(name)
+    if name == NO_NUMPY:
+        weibo = get_backend("weibo")
+        assert isinstance(weibo, WeiboBackend)
+        backend: SentimentBackend = WeiboBackend(weibo.model, use_numpy=False)
+    else:
+        backend = get_backend(name)
     backend.score(texts[:batch])  # warm up
     done = 0
     t0 = time.perf_counter()

@@ -73,11 +73,14 @@ def weibo() -> SentimentBackend:
 
 
 def test_shipped_model_is_small_versioned_and_loads() -> None:
-    assert MODEL_PATH.name == "sentiment-v2.tsv.gz"
+    assert MODEL_PATH.name == "sentiment-v3.tsv.gz"
     assert MODEL_PATH.stat().st_size < 5_000_000, "the shipped model should stay a few MB at most"
     model = WeiboModel.load()
     assert model.header["format"] == "monitor-sentiment-v1"
     assert model.header["version"] == 1
+    assert model.header["feature_fingerprint"] == sentiment.feature_fingerprint(), (
+        "the shipped model was trained on other features than analyse_text now makes: rebuild it with "
+        "python tools/train_sentiment.py (and give it a new file name, docs/sentiment.md)")
     assert model.header["features"] == len(model.weights) > 10_000
     assert model.chain_weight == sentiment.CHAIN_WEIGHT
     # The Weibo-specific features were learned, with the sign one expects.
@@ -493,6 +496,24 @@ def test_the_clause_after_a_contrast_word_has_features_of_its_own() -> None:
 def test_product_and_food_faults_are_a_group() -> None:
     assert "\x1fG:FAULT" in analyse_text("吃完就拉肚子，还有一根头发").specials
     assert "\x1fG:FAULT" not in analyse_text("今天吃得很开心").specials
+
+
+def test_the_last_sentence_of_several_is_marked_as_the_verdict() -> None:
+    """关东煮味道不错。一餐之后拉了肚子: the fault in the last sentence gets an L: feature; one sentence gets none."""
+    late = analyse_text("关东煮味道不错。一餐之后拉了肚子，可见菜品卫生有问题。").specials
+    assert {"\x1fL:FAULT", "\x1fG:FAULT", "\x1fG:POS"} <= set(late) and "\x1fL:POS" not in late
+    assert not any(f.startswith("\x1fL:") for f in analyse_text("一餐之后拉了肚子，菜品卫生有问题").specials)
+    backend = get_backend("weibo")
+    assert backend.score(["关东煮味道不错。一餐之后拉了肚子，可见菜品卫生有问题。"])[0] > 0.5
+
+
+def test_praise_pushed_to_the_extreme_is_fan_talk() -> None:
+    """萌死了, 帅惨了: words of harm after praise are a group of their own, and the model reads them as positive."""
+    assert "\x1fG:POS_INT" in analyse_text("被萌死了").specials
+    assert "\x1fG:POS_INT" not in analyse_text("气死了").specials
+    backend = get_backend("weibo")
+    fan, angry = backend.score(["被萌死了哈哈", "被气死了"])
+    assert fan < 0.3 < 0.5 < angry
 
 
 def test_a_verdict_after_but_outweighs_the_politeness_before_it() -> None:

@@ -1,4 +1,4 @@
-"""Train the ``weibo`` sentiment model shipped as ``monitor/analysis/models/sentiment-v2.tsv.gz``.
+"""Train the ``weibo`` sentiment model shipped as ``monitor/analysis/models/sentiment-v3.tsv.gz``.
 
 Data: the labelled sets in ``../shared/data/sentiment`` (see that folder's DATA_SOURCES.md and docs/sentiment.md),
 mapped to a binary polarity: negative = angry, sad, fear (SMP2020-EWECT); fear, disgust, sadness, anger (COVID-19
@@ -46,6 +46,7 @@ from monitor.analysis.sentiment import (  # noqa: E402
     MODEL_FILE,
     TextFeatures,
     analyse_text,
+    feature_fingerprint,
 )
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sentiment"
@@ -406,6 +407,8 @@ def train(trains: dict[str, list[Row]], params: dict[str, Any],
         "trained_on": {name: counts[name] for name in SETS},
         "holdout": f"{HOLDOUT_FRACTION:.0%} of each set, stratified by label, SHA-256 order, seed {SEED}",
         "params": {k: params[k] for k in sorted(params)},
+        # Which feature code this model was trained for (tests compare it with the code's).
+        "feature_fingerprint": feature_fingerprint(),
     }
     return model_bytes(q, qbias, params, meta)
 

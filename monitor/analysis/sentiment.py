@@ -6,7 +6,7 @@ A backend never raises on odd input; a text it cannot read scores 0.5.
 
 * ``weibo`` (the default) -- a logistic-regression model over character n-grams and Weibo-specific features,
   trained by ``tools/train_sentiment.py`` on labelled Weibo sets and shipped in this package as
-  ``models/sentiment-v2.tsv.gz``. The model is a dict from feature to weight. With numpy installed (imported when the
+  ``models/sentiment-v3.tsv.gz``. The model is a dict from feature to weight. With numpy installed (imported when the
   backend loads, never on import of this module), a batch's n-grams are looked up and added up at once in a numpy
   hash table, about 4 times faster than the pure-Python path used without numpy and for small batches; both give the
   same probabilities to the last bit.
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: The shipped model, inside this package.
-MODEL_FILE = "models/sentiment-v2.tsv.gz"
+MODEL_FILE = "models/sentiment-v3.tsv.gz"
 #: The score of an empty or unreadable text: neither negative nor positive.
 EMPTY_SCORE = 0.5
 #: ``label_for``: above this probability of negative a post is "negative". 0.5 is where the training folds'
@@ -197,7 +197,8 @@ _LONG_COMPLAINT = _words("12315 12345 消费者协会 霸王条款 虚假宣传 
 # or 头发, harmless elsewhere, do not water down the complaint group).
 _LEX_FAULT = _words(
     "拉肚子 腹泻 食物中毒 吃坏 不卫生 卫生问题 异物 头发 虫子 苍蝇 蟑螂 发霉 过期 质量问题 故障 坏了 召回 自燃 漏电 "
-    "发烫 死机 黑屏 断货 缺斤少两 以次充好 货不对板 太一般 很一般 一般般 没味道 不新鲜"
+    "发烫 死机 黑屏 断货 缺斤少两 以次充好 货不对板 太一般 很一般 一般般 没味道 不新鲜 "
+    "拉了肚子 闹肚子 肚子疼 吃出 卫生有问题 质量有问题"
 )
 # Sarcasm and exasperation markers.
 _LEX_SARCASM = _words(
@@ -337,11 +338,15 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return pattern(trie)
 
 
+#: Groups whose words in the last sentence of a text of several get a feature of their own (L:): a review's last
+#: sentence is its verdict (关东煮味道不错。一餐之后拉了肚子).
+_LATE_GROUPS = ("POS", "NEG", "FAULT", "COMPLAINT")
 _LEXICON_SHORT = frozenset(w for w in _LEXICON if len(w) <= 3)  # found among the text's 1-3-grams
 _LEXICON_LONG_RE = re.compile(_trie_pattern(w for w in _LEXICON if len(w) > 3))
 #: word -> its group features, for the author's words and for the quoted chain.
 _OWN_GROUPS = {w: tuple(SPECIAL + "G:" + g for g in gs) for w, gs in _LEXICON.items()}
 _CHAIN_GROUPS = {w: tuple(SPECIAL + "cG:" + g for g in gs) for w, gs in _LEXICON.items()}
+_LATE_GROUPS_OF = {w: tuple(SPECIAL + "L:" + g for g in gs if g in _LATE_GROUPS) for w, gs in _LEXICON.items()}
 _EMOJI_CHARS = _EMOJI_NEG | _EMOJI_POS
 #: Where the listed emoji are (ranges: ``re`` tests a class of non-BMP characters one by one).
 _EMOJI_RE = re.compile("[\u2600-\u27bf\U00010000-\U0010ffff]")
@@ -354,6 +359,9 @@ _CONTRAST_RE = re.compile("但是|但|可是|不过|然而|只是|却")
 _CLAUSE_END_RE = re.compile("[。.!?！？~]")
 #: The most characters of the clause after a contrast word that get features of their own.
 CONTRAST_CHARS = 24
+#: Praise pushed to the extreme with a word of harm (萌死了, 帅惨了, 好吃哭了, 美炸): fan talk, not a complaint.
+_POS_INTENSE_RE = re.compile("(?:萌|帅|美|甜|好吃|好看|可爱|好笑|开心|笑|爽|香|暖|感动|燃)"
+                             "(?:死|惨|哭|炸|爆|疯|翻|晕|化)")
 
 
 def _emojis(s: str) -> frozenset[str]:
@@ -430,6 +438,8 @@ def _prepare_normalised(text: str) -> _Prepared:
             specials.update(SPECIAL + "T:" + b for b in map(add, contrast, contrast[1:]))
         if len(own) > 3:
             long_hits = _LEXICON_LONG_RE.findall(own)
+        if _POS_INTENSE_RE.search(own):
+            specials.add(SPECIAL + "G:POS_INT")
         if _NEGATOR_RE.search(own):
             negated = set()
             for m in _NEGATION_RE.finditer(own):
@@ -458,6 +468,14 @@ def _contrast_tail(own: str) -> str:
     return (tail[:end.start()] if end else tail).strip()
 
 
+def _last_sentence(own: str) -> str:
+    """The last sentence of a text of several ('' for one sentence)."""
+    if not _CLAUSE_END_RE.search(own):
+        return ""
+    parts = [part for part in _CLAUSE_END_RE.split(own) if part.strip()]
+    return parts[-1] if len(parts) > 1 else ""
+
+
 def _finish(prepared: _Prepared, own_hits: Iterable[str], chain_hits: Iterable[str]) -> list[str]:
     """The sorted special features, given the short lexicon words found among the own and the chain n-grams."""
     own, _chain, specials, emo_neg, emo_pos, negated, long_hits = prepared
@@ -476,6 +494,9 @@ def _finish(prepared: _Prepared, own_hits: Iterable[str], chain_hits: Iterable[s
                 specials.add(SPECIAL + "G:HEHE_END")
             groups = {g for word in hits for g in _OWN_GROUPS[word]}
             specials.update(groups)
+            last = _last_sentence(own)
+            if last:
+                specials.update(g for word in hits if word in last for g in _LATE_GROUPS_OF[word])
             if emo_neg and (SPECIAL + "G:POS" in groups or emo_pos):
                 # Praise words beside an angry or crying face: 真是棒极了[怒].
                 specials.add(SPECIAL + "G:SARC_MIX")
@@ -496,6 +517,34 @@ def analyse_text(text: str) -> TextFeatures:
 # --------------------------------------------------------------------------------------------------------------------
 # The weibo backend
 # --------------------------------------------------------------------------------------------------------------------
+
+
+#: Texts that between them touch every feature ``analyse_text`` makes (written for this purpose). Their features,
+#: hashed, are recorded in the model file by the training script: a model trained on other features than the code
+#: now makes (a word list or a rule changed, the model not rebuilt) is caught by a test.
+FEATURE_PROBES = (
+    "鲸帆手机充电发烫还自动关机，申请退款被客服拒绝了，太坑了[怒]",
+    "卷还不错，但粥就太一般了。下次不点了",
+    "关东煮味道不错。一餐之后拉了肚子，可见菜品卫生有问题。",
+    "被萌死了哈哈[哈哈]😍",
+    "真是棒极了[怒]",
+    "又涨价了，呵呵",
+    "不好吃，不担心，没有问题",
+    "求中奖 @朋友//@小王:这家店骗钱，已经打了12315投诉[怒骂]//@楼主:集体投诉！维权群见 http://t.cn/abc",
+    "转发微博//@楼主:外卖送了两个小时，汤都洒了😡",
+    "#话题# 【新闻】某地发布通知 Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+    "",
+)
+
+
+def feature_fingerprint() -> str:
+    """SHA-256 of the features ``analyse_text`` makes of ``FEATURE_PROBES``: which feature code a model was trained
+    for."""
+    import hashlib
+    import json
+
+    feats = [[f.own, f.chain, f.specials] for f in map(analyse_text, FEATURE_PROBES)]
+    return hashlib.sha256(json.dumps(feats, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _sigmoid(z: float) -> float:
