@@ -7,14 +7,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alerts.incidents import REFLARE_SECONDS, IncidentTracker
 from monitor.analysis.pipeline import Annotation
 from monitor.analysis.surge import Reason, Signal
 from monitor.config import parse_config
 from monitor.db import Store, make_engine, upgrade
-from monitor.db.schema import incident_events, incident_points, incident_posts, incidents, notifications
+from monitor.db.schema import incident_events, incident_points, incident_posts, incidents, notifications, posts
 from monitor.normalize import Post, content_hash
 
 T0 = 1_763_600_000.0
@@ -346,6 +346,30 @@ def test_a_quiet_incident_is_reopened_after_a_restart_not_opened_again(db_url: s
     third.start(START + timedelta(days=2))
     later = poll(third, store, 400, [GRIEVANCE[i % 4] for i in range(20)], START + timedelta(days=2), 90)
     assert any(ch.opened for ch in later) and not any(ch.reopened for ch in later)
+    engine.dispose()
+
+
+def test_a_post_stored_but_not_analysed_before_a_crash_is_analysed_at_the_next_start(db_url: str) -> None:
+    """A crash between storing a poll and analysing it: at the next start the post is analysed once, even when it is
+    older than the newest analysed post (a slow source), so it lies inside the window the start re-reads."""
+    from monitor.analysis.stage import AnalysisStage
+
+    store = stage_store(db_url)
+    engine = store.engine
+    cfg = parse_config(STAGE_CONFIG)
+    first = AnalysisStage(cfg, store)
+    first.start(START)
+    poll(first, store, 0, EVERYDAY * 2, START, 60)
+    when = START + timedelta(minutes=3)  # between the analysed posts
+    late = Post(source="tieba", native_id="late", url="", title="", text="鲸帆手机充电发烫自动关机，退款被拒",
+                author="slow", author_id="", published_at=when, fetched_at=START + timedelta(minutes=30),
+                content_hash=content_hash("", "late"))
+    store.commit_run("tieba", [late], {}, started_at=when, finished_at=when, pages=1)  # then the crash
+    second = AnalysisStage(cfg, store)
+    assert second.start(START + timedelta(minutes=40)) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(posts.c.sentiment).where(posts.c.native_id == "late")).scalar() == "negative"
+        assert conn.execute(select(func.count()).select_from(posts).where(posts.c.analysed_at.is_(None))).scalar() == 0
     engine.dispose()
 
 
