@@ -30,6 +30,7 @@ incidents per burst found (above 1 when one grievance was split into several ale
 incident counts for the burst most of its posts come from. Nothing is asserted.
 
 Run:  python bench/detection.py [--weeks 4] [--per-day 3000] [--bursts 40] [--viral 10] [--seed 7] [--show-false]
+      [--detection JSON]
 """
 
 from __future__ import annotations
@@ -311,6 +312,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--viral", type=int, default=10, help="extra positive viral bursts (approving comments)")
     parser.add_argument("--show-false", action="store_true", help="print each false incident: what it was made of")
+    parser.add_argument("--detection", default="", help='detection settings to try, as JSON, e.g. '
+                                                        '\'{"negative_threshold": 0.6}\' (config.yaml\'s detection:)')
     args = parser.parse_args()
     if not (DATA / "events/ced").is_dir():
         sys.exit(f"detection: {DATA} not found (set MONITOR_SHARED_DATA to the shared data folder)")
@@ -326,7 +329,9 @@ def main() -> None:
         print(f"detection: {built['posts']:,} posts over {args.weeks} weeks ({built['background']:,} background, "
               f"{len(built['bursts'])} bursts from CED cascades: {kinds['negative']} negative, {kinds['viral']} "
               f"positive viral, {kinds['contested']} angry crowds on a non-negative root), seed {args.seed}")
-        config = parse_config("sources: []\n")
+        config = parse_config("sources: []\n" + (f"detection: {args.detection}\n" if args.detection else ""))
+        if args.detection:
+            print(f"  detection settings: {args.detection}")
         result = replay(config, stream, out, progress=open(os.devnull, "w"))  # noqa: SIM115
         incidents = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
         for inc in incidents:
