@@ -189,7 +189,7 @@ def build_stream(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         root = r.choice(neg_roots if kind == "negative" else pos_roots)
         start = first_burst + timedelta(seconds=r.uniform(0, span))
         name = f"burst{b}"
-        bursts[name] = {"start": start.timestamp(), "negative": kind == "negative", "kind": kind,
+        bursts[name] = {"start": start.timestamp(), "kind": kind,
                         "cascade": cascade["name"], "posts": len(cascade["items"]) + 1, "root": root}
         root_id = f"{name}-0"
         records.append({"id": root_id, "source": "weibo", "author": f"{name}-op", "text": root,
@@ -255,7 +255,7 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, str], bursts: dict[s
         else:
             false += 1
             from_viral += kind == "viral"
-    negatives = [b for b, v in bursts.items() if v["negative"]]
+    negatives = [b for b, v in bursts.items() if v["kind"] == "negative"]
     delays = sorted((detected[b] - bursts[b]["start"]) / 60 for b in negatives if b in detected)
     return {"recall": len(delays) / max(len(negatives), 1), "found": len(delays), "of": len(negatives),
             "median_delay": statistics.median(delays) if delays else math.nan,
