@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -47,9 +48,9 @@ class Post:
     content_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def uid(self) -> str:
-        """Globally unique id, ``source:native_id``."""
+        """Globally unique id, ``source:native_id`` (made once: the stages ask for it several times a post)."""
         return f"{self.source}:{self.native_id}"
 
 
@@ -64,6 +65,8 @@ def clean_text(value: str) -> str:
     value = html.unescape(value).translate(_INVISIBLE)
     value = unicodedata.normalize("NFC", value)
     value = _SPACE.sub(" ", value)
+    if "\n" not in value:  # one line (most posts): the line-by-line pass below would only strip it
+        return value.strip()
     value = "\n".join(line.strip() for line in value.split("\n"))
     return _NEWLINES.sub("\n\n", value).strip()
 

@@ -21,6 +21,7 @@ why in either language.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -410,10 +411,16 @@ class SurgeDetector:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _longest_first(cues: tuple[str, ...]) -> tuple[str, ...]:
+    """Distinct cue words, longest first (ties alphabetical); memoised, as the same list is asked for every post."""
+    return tuple(sorted(set(cues), key=lambda c: (-len(c), c)))
+
+
 def find_cues(text: str, cues: Iterable[str]) -> tuple[str, ...]:
     """The collective-action words in ``text`` (longest first, a word inside a longer found one not repeated)."""
     found: list[str] = []
-    for cue in sorted(set(cues), key=lambda c: (-len(c), c)):
+    for cue in _longest_first(cues if isinstance(cues, tuple) else tuple(cues)):
         if cue in text and not any(cue in f for f in found):
             found.append(cue)
     return tuple(found)
