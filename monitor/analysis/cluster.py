@@ -34,25 +34,38 @@ that is one text spread around (reposts, copies) also gets a headline, the text'
 Cost (``python bench/topics.py``): about 1 ms a post on a 10,000-post day; memory about 1.1-1.3 KB per post in the
 window plus a fixed 8 MiB document-frequency table (``df_slots``), and the internal near-duplicate index's 0.6 KB a
 post when on.
+
+Native core: when the C extension ``monitor.analysis._cluster_c`` is built (``setup.py``; ``native`` in the
+constructor, ``MONITOR_NATIVE=0`` turns it off) the numeric state lives in C: the document-frequency table, the
+inverted index, each cluster's term counts, mass and norm, the names of its word terms and the recent posts; and so
+do the inner loops (counting, the query, the nearest-cluster search, centroids, pruning, posting and the merge
+search). Members, samples, aliases and labels stay here. The pure-Python code below is the reference: the C core
+repeats its arithmetic operation for operation and its orders (dict insertion, ``heapq.nlargest``'s ties), so every
+result is the same (tests/test_native_cluster.py).
 """
 
 from __future__ import annotations
 
 import heapq
+import importlib
 import math
 from array import array
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import mul, neg
+from typing import Any
 
 import numpy as np
 
 from monitor.analysis.dedup import NearDuplicateIndex
+from monitor.analysis.native import load
 from monitor.analysis.textfeat import (
     COMMON_WORDS,
     FUNCTION_CHARS,
     LATIN_FLAG,
+    STOP_CHARS,
+    STOP_WORDS,
     TAG_FLAG,
     clean,
     hashtags,
@@ -106,6 +119,7 @@ def _term_text(code: int, names: dict[int, str]) -> str:
 
 _COMMON = frozenset(_term_code(w) for w in COMMON_WORDS)
 _FUNCTION = frozenset(ord(c) for c in FUNCTION_CHARS)
+_STOP_CODES = frozenset(map(_term_code, STOP_WORDS))  # as textfeat.token_codes drops them, for the C core's copy
 
 
 def _second(kv: tuple[int, float]) -> float:
@@ -150,7 +164,8 @@ class TopicClusterer:
     post in an internal :class:`~monitor.analysis.dedup.NearDuplicateIndex` and put a near-duplicate in its
     original's cluster (turn it off when the caller runs its own index and passes ``duplicate_of``). The other
     parameters bound the work per post and the memory (module docstring); ``df_slots`` is a power of two from 1024
-    to 2**24.
+    to 2**24. ``native``: None uses the C core when it is built and ``MONITOR_NATIVE`` is not ``0`` (module
+    docstring), False the pure-Python code, True the C core or RuntimeError; the results are the same.
 
     The defaults were tuned on a six-topic Weibo gold set (``python bench/topics.py``) and checked against 2,000
     unrelated posts for over-merging.
@@ -160,7 +175,8 @@ class TopicClusterer:
                  merge_threshold: float = 0.15, min_shared: int = 2, min_df: int = 3, common_weight: float = 0.25,
                  hashtag_weight: float = 2.0, near_duplicates: bool = True, post_terms: int = 48,
                  probe_terms: int = 16, score_clusters: int = 8, centroid_terms: int = 96, posting_cap: int = 64,
-                 recent_posts: int = 2000, df_slots: int = 1 << 21, merge_terms: int = 48) -> None:
+                 recent_posts: int = 2000, df_slots: int = 1 << 21, merge_terms: int = 48,
+                 native: bool | None = None) -> None:
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
         if not 0.0 < threshold <= 1.0 or not merge_threshold > 0.0:
@@ -184,7 +200,11 @@ class TopicClusterer:
         self.merge_terms = merge_terms
         self._dedup = NearDuplicateIndex(self.window_seconds) if near_duplicates else None
         self._tau = self.window_seconds
-        self._df = array("f", bytes(4 * df_slots))
+        self._core = self._native_core(native, df_slots)
+        # textfeat.token_codes, or the C core's exact copy of it
+        self._token_codes = token_codes if self._core is None else self._core.token_codes
+        # With the C core the table lives there: this one stays empty.
+        self._df = array("f", bytes(4 * df_slots) if self._core is None else b"")
         self._df_mask = df_slots - 1
         self._df_np = np.frombuffer(self._df, dtype=np.float32)  # the same memory, for lookups of many terms at once
         self._np_mask = np.uint64(df_slots - 1)
@@ -206,6 +226,30 @@ class TopicClusterer:
         self._next = 0
         self._now = float("-inf")
 
+    def _native_core(self, native: bool | None, df_slots: int) -> Any:
+        """The C core (``_cluster_c.Core``) holding the numeric state, or None for the pure-Python code."""
+        if native is False:
+            return None
+        module = load("_cluster_c")
+        if module is None and native:  # asked for explicitly: MONITOR_NATIVE=0 does not apply
+            try:
+                module = importlib.import_module("monitor.analysis._cluster_c")
+            except ImportError as exc:
+                raise RuntimeError("the topic clusterer's C core is not built: pip install needs a C compiler") \
+                    from exc
+        if module is None:
+            return None
+        try:
+            return module.Core(df_slots, self.window_seconds, self.threshold, self.merge_threshold, self.min_shared,
+                               self.min_df, self.common_weight, self.hashtag_weight, self.post_terms,
+                               self.probe_terms, self.score_clusters, self.centroid_terms, self.posting_cap,
+                               self.recent_posts, self.merge_terms, tuple(_COMMON), tuple(_FUNCTION),
+                               tuple(ord(c) for c in STOP_CHARS), frozenset(STOP_WORDS), tuple(_STOP_CODES))
+        except (TypeError, ValueError, OverflowError):
+            if native:
+                raise
+            return None  # parameters the C core does not take (posting_cap < 2, floats for counts): Python
+
     # -- public API ---------------------------------------------------------------------------------------------
 
     def add(self, post_id: str, text: str, ts: float, *, duplicate_of: str | None = None,
@@ -224,7 +268,7 @@ class TopicClusterer:
             cleaned = clean(text)
         codes = self._codes.get(cleaned)
         if codes is None:
-            codes = token_codes(cleaned)
+            codes = self._token_codes(cleaned)
             # Reposts and copies say the same thing within minutes: recent texts' terms are kept (first in, first out).
             self._codes[cleaned] = codes
             if len(self._codes) > _CODES_KEPT:
@@ -233,6 +277,8 @@ class TopicClusterer:
             codes = dict(codes)  # the kept terms are shared: tags go into a copy
             for tag in hashtags(text):
                 codes[_term_code("#" + tag)] = "#" + tag
+        if self._core is not None:
+            return self._add_native(post_id, ts, codes, duplicate_of, cleaned)
         slots = self._count(codes)
         home = self._post_cluster.get(duplicate_of) if duplicate_of is not None else None
         target = self._follow(home) if home is not None else None
@@ -248,6 +294,33 @@ class TopicClusterer:
         size = len(cluster.members)
         if size >= 2 and size & (size - 1) == 0:
             cluster = self._merge_neighbours(cluster)
+        return f"c{cluster.num}"
+
+    def _add_native(self, post_id: str, ts: float, codes: dict[int, str | None], duplicate_of: str | None,
+                    cleaned: str) -> str:
+        """:meth:`add` after the terms, with the C core: the same steps (``_count``, ``_nearest``, ``_join``,
+        ``_merge_neighbours``), their numeric parts in C."""
+        core = self._core
+        home = self._post_cluster.get(duplicate_of) if duplicate_of is not None else None
+        target = self._follow(home) if home is not None else None
+        num = core.add(codes, self._now, -1 if target is None else target, ts, self._next)
+        cluster = self._clusters.get(num)
+        if cluster is None:
+            cluster = self._new_cluster(ts)
+        cluster.members.append((post_id, ts))
+        if len(cluster.samples) < _SAMPLES:
+            cluster.samples.append((post_id, ts, cleaned))
+        else:
+            cluster.samples[_SAMPLES // 2 + len(cluster.members) % (_SAMPLES // 2)] = (post_id, ts, cleaned)
+        self._post_cluster[post_id] = num
+        self._order.append((ts, num))
+        size = len(cluster.members)
+        if size >= 2 and size & (size - 1) == 0:
+            while (other := core.merge_step(cluster.num)) >= 0:
+                a, b = self._clusters[other], cluster
+                keep, gone = (a, b) if a.num < b.num else (b, a)
+                self._absorb(keep, gone)
+                cluster = keep
         return f"c{cluster.num}"
 
     def resolve(self, cluster_id: str) -> str | None:
@@ -276,10 +349,16 @@ class TopicClusterer:
         if num is None:
             raise KeyError(cluster_id)
         cluster = self._clusters[num]
+        core = self._core
         # A young cluster may hold no word seen in ``min_df`` posts yet: then rank all its words.
-        weights = self._centroid(cluster) or self._centroid(cluster, min_df=0)
+        if core is None:
+            weights = self._centroid(cluster) or self._centroid(cluster, min_df=0)
+            names = cluster.names
+        else:
+            weights = core.centroid(num) or core.centroid(num, 0)
+            names = core.names(num)
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
-        keywords = readable_keywords([_term_text(c, cluster.names) for c, _ in ranked], (s[2] for s in cluster.samples),
+        keywords = readable_keywords([_term_text(c, names) for c, _ in ranked], (s[2] for s in cluster.samples),
                                      weights=[w for _, w in ranked])
         rep, text = self._representative(cluster, weights)
         return TopicLabel(keywords, rep, len(cluster.members),
@@ -295,6 +374,8 @@ class TopicClusterer:
         num = self._resolve_num(cluster_id)
         if num is None:
             return 0
+        if self._core is not None:
+            return int(self._core.shared_terms(num, share))
         cluster = self._clusters[num]
         factor = self._factor
         if cluster.codes is not None:
@@ -665,18 +746,22 @@ class TopicClusterer:
 
     def _absorb(self, keep: _Cluster, gone: _Cluster) -> None:
         """Move ``gone``'s counts and members into ``keep``; ``gone``'s id resolves to ``keep`` for a window."""
-        gone_terms = gone.terms()
-        self._add_counts(keep, gone_terms, gone.scale_t, gone.mass)
-        keep.norm_docs = -1.0
-        keep.names.update(gone.names)
+        if self._core is not None:
+            self._core.absorb(keep.num, gone.num)  # counts, names, index entries; the core forgets ``gone``
+        else:
+            gone_terms = gone.terms()
+            self._add_counts(keep, gone_terms, gone.scale_t, gone.mass)
+            keep.norm_docs = -1.0
+            keep.names.update(gone.names)
         keep.members = sorted(keep.members + gone.members, key=lambda m: m[1])
         keep.samples = (keep.samples + gone.samples)[:_SAMPLES]
-        self._unpost_all(gone_terms, gone.num)
-        self._post_all(keep.counts.keys() & gone_terms.keys(), keep.num)
-        gone.codes, gone.counts = None, {}
+        if self._core is None:
+            self._unpost_all(gone_terms, gone.num)
+            self._post_all(keep.counts.keys() & gone_terms.keys(), keep.num)
+            gone.codes, gone.counts = None, {}
         moved = [gone.num, *self._absorbed.pop(gone.num, [])]
         until = max((m[1] for m in gone.members), default=self._now)
-        self._drop(gone)
+        self._drop(gone, in_core=False)
         for num in moved:
             self._alias[num] = keep.num
             until_num = max(until, self._alias_until.get(num, until))
@@ -684,9 +769,13 @@ class TopicClusterer:
             heapq.heappush(self._alias_heap, (until_num, num))
         self._absorbed.setdefault(keep.num, []).extend(moved)
 
-    def _drop(self, cluster: _Cluster) -> None:
-        """Forget a cluster: its index entries, and the ids of clusters it had absorbed."""
-        self._unpost_all(cluster.terms() if cluster.codes is None else cluster.codes, cluster.num)
+    def _drop(self, cluster: _Cluster, in_core: bool = True) -> None:
+        """Forget a cluster: its index entries, and the ids of clusters it had absorbed. ``in_core``: the C core
+        still holds it."""
+        if self._core is None:
+            self._unpost_all(cluster.terms() if cluster.codes is None else cluster.codes, cluster.num)
+        elif in_core:
+            self._core.drop(cluster.num)
         del self._clusters[cluster.num]
         for num in self._absorbed.pop(cluster.num, []):
             self._alias.pop(num, None)
@@ -704,12 +793,12 @@ class TopicClusterer:
     def _one_text(self, cluster: _Cluster, text: str) -> bool:
         """Whether a topic is one text spread around (a cascade of reposts or copies): most kept member texts hold
         most of the representative's terms. Many people writing on one subject share a few words, not a text."""
-        own = set(token_codes(text))
+        own = set(self._token_codes(text))
         if len(own) < _HEADLINE_MIN_TERMS:
             return False
         cutoff = self._now - self.window_seconds
         texts = [s[2] for s in cluster.samples if s[1] >= cutoff]
-        copies = sum(1 for t in texts if len(own.intersection(token_codes(t))) >= _HEADLINE_COVER * len(own))
+        copies = sum(1 for t in texts if len(own.intersection(self._token_codes(t))) >= _HEADLINE_COVER * len(own))
         return copies >= _HEADLINE_COPIES * len(texts)
 
     def _representative(self, cluster: _Cluster, weights: dict[int, float]) -> tuple[str, str]:
@@ -720,7 +809,7 @@ class TopicClusterer:
         for pid, ts, text in cluster.samples:
             if ts < cutoff:
                 continue
-            codes = set(token_codes(text))
+            codes = set(self._token_codes(text))
             sim = sum(weights.get(c, 0.0) for c in codes) / math.sqrt(len(codes) or 1)
             if sim > best_sim:
                 best, best_text, best_sim = pid, text, sim
@@ -792,8 +881,11 @@ def _extend(term: str, top: set[str], texts: list[str]) -> str:
     holders = [t for t in texts if term in t]
     if len(term) != 2 or term[0] < "\u3400" or not holders:
         return term
+    # A topic spread by reposts keeps many copies of one text: each distinct text is read once, counted as often
+    # as it is held.
+    copies = Counter(holders)
     runs: set[str] = set()
-    for text in holders:
+    for text in copies:
         start = text.find(term)
         while start >= 0:
             lo, hi = start, start + 2
@@ -810,7 +902,7 @@ def _extend(term: str, top: set[str], texts: list[str]) -> str:
     for cand in sorted(runs, key=lambda s: (-len(s), s)):
         if len(cand) <= len(best):
             break
-        if sum(cand in t for t in holders) >= need:
+        if sum(n for t, n in copies.items() if cand in t) >= need:
             best = cand
             break
     return best
