@@ -111,7 +111,7 @@ def _count(value: int | None) -> int | None:
 def followers_of(extra: Any) -> int | None:
     """The author's follower count a post carries in ``extra`` (``followers``, ``followers_count`` or
     ``user.followers_count``, as Weibo-like sources write it); None when absent or not a count."""
-    if not isinstance(extra, Mapping):
+    if not extra or not isinstance(extra, Mapping):  # most posts carry nothing (an ABC isinstance check costs)
         return None
     user = extra.get("user")
     for value in (extra.get("followers"), extra.get("followers_count"),
