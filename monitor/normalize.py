@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import re
@@ -48,9 +47,9 @@ class Post:
     content_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @functools.cached_property
+    @property
     def uid(self) -> str:
-        """Globally unique id, ``source:native_id`` (made once: the stages ask for it several times a post)."""
+        """Globally unique id, ``source:native_id``."""
         return f"{self.source}:{self.native_id}"
 
 

@@ -403,27 +403,32 @@ class TopicClusterer:
         if self._dedup is not None:
             self._dedup.evict(self._now)
         cutoff = self._now - self.window_seconds
+        # Called before every post: mostly one member or none leaves, so the loops are inlined.
         order = self._order
-        touched: set[int] = set()
-        while order and order[0][0] < cutoff:
-            num = self._follow(order.popleft()[1])
-            if num is not None:
-                touched.add(num)
         dropped = 0
-        for num in sorted(touched):
-            cluster = self._clusters[num]
-            members = cluster.members
-            k = 0
-            while k < len(members) and members[k][1] < cutoff:
-                pid = members[k][0]
-                if self._follow(self._post_cluster.get(pid, -1)) == num:
-                    del self._post_cluster[pid]
-                k += 1
-            del members[:k]
-            cluster.samples = [s for s in cluster.samples if s[1] >= cutoff]
-            if not members:
-                self._drop(cluster)
-                dropped += 1
+        if order and order[0][0] < cutoff:
+            alias, clusters, post_cluster = self._alias, self._clusters, self._post_cluster
+            touched: set[int] = set()
+            while order and order[0][0] < cutoff:
+                num = order.popleft()[1]
+                num = alias.get(num, num)  # _follow, inlined
+                if num in clusters:
+                    touched.add(num)
+            for num in sorted(touched) if len(touched) > 1 else touched:
+                cluster = clusters[num]
+                members = cluster.members
+                k, n = 0, len(members)
+                while k < n and members[k][1] < cutoff:
+                    pid = members[k][0]
+                    home = post_cluster.get(pid, -1)
+                    if alias.get(home, home) == num:  # num is live: _follow(home) == num
+                        del post_cluster[pid]
+                    k += 1
+                del members[:k]
+                cluster.samples = [s for s in cluster.samples if s[1] >= cutoff]
+                if not members:
+                    self._drop(cluster)
+                    dropped += 1
         # Absorbed ids no post of the window joined under any more stop resolving.
         heap = self._alias_heap
         while heap and heap[0][0] < cutoff:

@@ -149,6 +149,7 @@ class _Window:
     negatives: int = 0
     lean: float = 0.0  # sum of the items' probability of negative
     engagement: int = 0
+    reach_posts: int = 0  # negative posts whose author's followers are known (reach is looked for only then)
     total_negatives: int = 0  # ever, for a topic's own rate before the window
     # For the baseline: negative authors per hour slot (EWMA over days), the current hour's distinct authors.
     first_ts: float | None = None
@@ -174,6 +175,7 @@ class _Window:
             self.neg_authors[ev.author] += 1
             self.neg_sources[ev.source] += 1
             self.engagement += ev.engagement
+            self.reach_posts += ev.followers > 0
             for cue in ev.cues:
                 self.cue_counts[cue] += 1
 
@@ -186,6 +188,7 @@ class _Window:
                 _dec(self.neg_authors, ev.author)
                 _dec(self.neg_sources, ev.source)
                 self.engagement -= ev.engagement
+                self.reach_posts -= ev.followers > 0
                 for cue in ev.cues:
                     _dec(self.cue_counts, cue)
 
@@ -337,7 +340,6 @@ class SurgeDetector:
             return self._cool(win, ts)  # more volume but not more negative: a viral event, not a complaint wave
         sd = math.sqrt(expected + (cfg.overdispersion * expected) ** 2 + 1.0)
         z = (authors - expected) / sd
-        sources = tuple(sorted(win.neg_sources))
         cue_posts = sum(win.cue_counts.values())
         topic = key.startswith("topic:")
         if not topic and z < cfg.thresholds["blue"]:
@@ -345,8 +347,9 @@ class SurgeDetector:
         score = z
         # A topic on several platforms is a grievance spreading (a platform counts with two voices or more: single
         # stray posts land anywhere); a watch spans platforms every day.
-        spread = sum(1 for n in win.neg_sources.values() if n >= 2)
-        score += min(1.5, 0.75 * (spread - 1)) if topic and spread > 1 else 0.0
+        if topic:
+            spread = sum(1 for n in win.neg_sources.values() if n >= 2)
+            score += min(1.5, 0.75 * (spread - 1)) if spread > 1 else 0.0
         score += min(2.0, 0.5 * cue_posts)
         score += min(1.5, 0.5 * math.log10(1 + win.engagement / max(win.negatives, 1)))
         # Growth walks the window, so it is only worked out when its half point could change the outcome.
@@ -359,7 +362,7 @@ class SurgeDetector:
         if severity is None:
             return self._cool(win, ts)
         # Reach grades a surge that stands on its own; a single big account never opens one.
-        reach = max((e.followers for e in win.items if e.negative), default=0)
+        reach = max((e.followers for e in win.items if e.negative), default=0) if win.reach_posts else 0
         bump = REACH_POINTS * reach_levels(reach)
         if bump:
             score += bump
@@ -377,6 +380,7 @@ class SurgeDetector:
             win.severity = severity
         win.peak = max(win.peak, authors)
         win.last_emit = ts
+        sources = tuple(sorted(win.neg_sources))
         reasons = [Reason("volume", (("negatives", win.negatives), ("authors", authors),
                                      ("sources", len(sources)), ("minutes", round(cfg.window / 60)))),
                    Reason("rate", (("ratio", round(authors / max(expected, 0.1), 1)),
