@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.analysis.category import (
@@ -113,3 +115,26 @@ def test_bad_configuration_is_refused() -> None:
 def test_empty_text() -> None:
     result = classify("")
     assert result.category == OTHER and result.matched == {}
+
+
+def test_category_is_classify_without_the_details(shared_data: Path) -> None:
+    """``category(text)`` (the pipeline's fast path) names the same category as ``classify(text).category`` on real
+    Weibo and delivery-review texts, with built-in and configured categories (negative weights and a min_score of 0
+    included, where an unmatched category can win)."""
+    import csv
+
+    texts = ["", "。", "不是很好吃", "这不是欺骗吗？"]
+    with (shared_data / "sentiment" / "waimai_10k" / "waimai_10k.csv").open(encoding="utf-8") as f:
+        texts += [row[1] for row in csv.reader(f)][1:3001]
+    with (shared_data / "sentiment" / "weibo2018" / "train.txt").open(encoding="utf-8") as f:
+        texts += [line.rstrip("\n").split(",", 2)[-1] for line in f][:3000]
+    classifiers = [CategoryClassifier(),
+                   CategoryClassifier({"配送": ["骑手", "送餐"], "product_quality": {"难吃": 2.0, "还行": -1.0}}),
+                   CategoryClassifier({"食安": {"拉肚子": 3.0, "好吃": -2.0}}, builtin=False, min_score=0.0)]
+    named = 0
+    for classifier in classifiers:
+        for text in texts:
+            expected = classifier.classify(text).category
+            assert classifier.category(text) == expected, text
+            named += expected != "other"
+    assert named > 1000  # the texts exercise real matches, not only the fallback

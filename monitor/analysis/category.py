@@ -215,6 +215,31 @@ class CategoryClassifier:
                               self.display_names.get(category, category))
 
 
+    def category(self, text: str) -> str:
+        """``classify(text).category``, without building the scores and matches (the pipeline asks for every
+        negative post and needs only the name)."""
+        folded = _SPACE.sub("", _fold(text))
+        first_clause = m.start() if (m := _CLAUSE.search(folded)) else len(folded)
+        scores: dict[str, float] = {}
+        first_seen: dict[str, int] = {}
+        owners, affirmed = self._owners, self._affirmed
+        for m in self._pattern.finditer(folded):
+            word = m.group()
+            negated = word[0] not in _NEGATOR_CHARS and _negated(folded, m.start())
+            boost = 1.5 if m.start() < first_clause else 1.0
+            for cat, weight in owners[word]:
+                if negated and cat not in affirmed:
+                    continue
+                scores[cat] = scores.get(cat, 0.0) + weight * boost
+                first_seen.setdefault(cat, m.start())
+        if not scores:  # nothing matched: every category scores 0, and classify ranks the first one first
+            best = self.categories[0]
+            return best if self.min_score <= 0.0 else OTHER
+        order = self._order
+        best = min(self.categories, key=lambda c: (-scores.get(c, 0.0), first_seen.get(c, 1 << 30), order[c]))
+        return best if scores.get(best, 0.0) >= self.min_score else OTHER
+
+
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 

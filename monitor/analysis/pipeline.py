@@ -208,7 +208,7 @@ class Analyzer:
         kept = self._categories
         category = kept.get(text, _UNKNOWN)
         if category is _UNKNOWN:
-            category = kept[text] = self.categories.classify(text).category
+            category = kept[text] = self.categories.category(text)
             if len(kept) > _CATEGORIES_KEPT:
                 del kept[next(iter(kept))]
         return category  # type: ignore[return-value]
