@@ -26,6 +26,7 @@ _BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/h\d|p|div|li|tr)\b[^>]*>", re.I)
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 _NEWLINES = re.compile(r"\n\s*\n+")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_HAS_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def clean_text(value: str) -> str:
         value = _IMG_ALT.sub(r"\1", value)  # Weibo writes emoticons as <img alt="[哈哈]">: keep them, they carry tone
         value = _BLOCK.sub("\n", value)
         value = _TAG.sub("", value)
-    value = html.unescape(value).translate(_INVISIBLE)
+    value = html.unescape(value)
+    if _HAS_INVISIBLE.search(value):  # rare; translate() walks every character through a dict
+        value = value.translate(_INVISIBLE)
     value = unicodedata.normalize("NFC", value)
     value = _SPACE.sub(" ", value)
     if "\n" not in value:  # one line (most posts): the line-by-line pass below would only strip it
