@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,23 @@ def _check(a: TopicClusterer, b: TopicClusterer, cid: str) -> None:
         assert a.label(cid) == b.label(cid), cid
 
 
+def _same_state(a: TopicClusterer, b: TopicClusterer) -> None:
+    """The C core's bookkeeping equals the Python clusterer's: every live cluster's members (order and times),
+    kept samples and absorbed ids, the post -> cluster map, the order queue, aliases and their heap, the kept terms."""
+    core = b._core
+    assert sorted(a._clusters) == sorted(num for _, num in core.sizes(1))
+    for num, cluster in a._clusters.items():
+        assert [(p, float(t)) for p, t in cluster.members] == core.members(num), num
+        assert [(p, float(t), x) for p, t, x in cluster.samples] == core.samples(num), num
+        assert a._absorbed.get(num, []) == core.absorbed(num), num
+    assert a._post_cluster == core.post_clusters()
+    stats = core.stats()
+    assert (stats["order"], stats["aliases"], stats["heap"], stats["cached"]) == \
+        (len(a._order), len(a._alias), len(a._alias_heap), len(a._codes))
+    assert len(a._alias_until) == len(a._alias)
+    assert a._now == core.clock()
+
+
 def _twins(posts: list[Post], *, dedup: bool = True, every: int = 25, **params: Any) -> tuple[int, int]:
     """Run both clusterers over ``posts`` (duplicates from a caller's index, like the pipeline, when ``dedup``) and
     assert every answer is equal; return the number of clusters made and of merges seen."""
@@ -124,12 +142,15 @@ def _twins(posts: list[Post], *, dedup: bool = True, every: int = 25, **params: 
             assert len(a) == len(b)
             for pid2, _, _ in posts[max(0, i - 300):i + 1:7]:
                 assert a.cluster_of(pid2) == b.cluster_of(pid2), pid2
+            _same_state(a, b)
     for cid in a.clusters():
         _check(a, b, cid)
+    _same_state(a, b)
     last = max(ts for _, _, ts in posts)
     for step in (0.5, 1.0, 3.0):  # the window slides past everything
         assert a.expire(last + step * a.window_seconds) == b.expire(last + step * b.window_seconds)
         assert a.clusters() == b.clusters() and len(a) == len(b)
+        _same_state(a, b)
     assert len(b) == 0
     return len(set(ids)), merged
 
@@ -237,12 +258,14 @@ def test_many_clusterers_free_their_memory() -> None:
     import gc
     import tracemalloc
 
-    def run() -> None:
+    def run() -> None:  # merges, aliases, duplicates named, tags, more texts than the kept terms, expiry
         c = TopicClusterer(native=True, window_seconds=HOUR, df_slots=1 << 16, recent_posts=50)
-        for k in range(400):
-            c.add(f"p{k}", f"鲸帆手机电池鼓包第{k % 17}次 型号{k % 5} #话题{k % 3}#", k * 30.0)
-        for cid in c.clusters():
-            c.label(cid)
+        for k in range(2300):
+            c.add(f"p{k}", f"鲸帆手机电池鼓包第{k % 17}次 型号{k} #话题{k % 3}#", k * 3.0,
+                  duplicate_of=f"p{k // 2}" if k % 5 == 0 else None)
+            if k % 500 == 0:
+                for cid in c.clusters():
+                    c.label(cid)
         c.expire(1e9)
         gc.collect()
 
@@ -251,7 +274,7 @@ def test_many_clusterers_free_their_memory() -> None:
     try:
         run()
         before = tracemalloc.get_traced_memory()[0]
-        for _ in range(10):
+        for _ in range(5):
             run()
         assert tracemalloc.get_traced_memory()[0] - before < 50_000
     finally:
@@ -275,3 +298,170 @@ def test_token_codes_in_c_are_textfeats(shared_data: Path) -> None:
     for text in texts:
         for x in (text, clean(text)):
             assert list(core.token_codes(x).items()) == list(token_codes(x).items()), x
+
+
+def _replay_checked(posts: list[Post], *, dup_share: float = 0.0, seed: int = 0, check_every: int = 50,
+                    tail_steps: int = 12, **params: Any) -> dict[str, int]:
+    """Both clusterers over ``posts``; ``dup_share`` of the posts name a random earlier post as ``duplicate_of``
+    (it may have expired, or its cluster been absorbed). Every id ever returned is compared (resolve, absorbed) at
+    each check and while the window slides past the end in ``tail_steps`` steps; the internal state too. Returns
+    counts of what the stream exercised."""
+    rnd = random.Random(seed)
+    a = TopicClusterer(native=False, **params)
+    b = TopicClusterer(native=True, **params)
+    seen: dict[str, None] = {}
+    seen_pids: list[str] = []
+    found = {"aliased": 0, "alias_expired": 0, "dup_expired": 0, "dup_absorbed": 0, "merges": 0}
+    aliased: set[str] = set()
+
+    def check_all() -> None:
+        for cid in seen:
+            got = a.resolve(cid)
+            assert got == b.resolve(cid), cid
+            assert a.absorbed(cid) == b.absorbed(cid), cid
+            if got is not None and got != cid:
+                aliased.add(cid)
+            elif got is None and cid in aliased:
+                aliased.discard(cid)
+                found["alias_expired"] += 1
+        found["aliased"] = max(found["aliased"], len(aliased))
+        _same_state(a, b)
+
+    for i, (pid, text, ts) in enumerate(posts):
+        dup = None
+        if seen_pids and rnd.random() < dup_share:
+            dup = rnd.choice(seen_pids)
+            home = a._post_cluster.get(dup)
+            if home is None:
+                found["dup_expired"] += 1
+            elif a._follow(home) != home:
+                found["dup_absorbed"] += 1
+        got = a.add(pid, text, ts, duplicate_of=dup)
+        assert b.add(pid, text, ts, duplicate_of=dup) == got, (i, pid, text)
+        found["merges"] += bool(a.absorbed(got))
+        seen[got] = None
+        seen_pids.append(pid)
+        if i % check_every == 0:
+            check_all()
+            for cid in (got, *rnd.sample(list(seen), min(3, len(seen)))):
+                _check(a, b, cid)
+    check_all()
+    last = max(ts for _, _, ts in posts)
+    for k in range(1, tail_steps + 1):  # members leave a few at a time, then aliases, then everything
+        now = last + 1.5 * a.window_seconds * k / tail_steps
+        assert a.expire(now) == b.expire(now)
+        check_all()
+        for cid in a.clusters():
+            _check(a, b, cid)
+    # (A member stuck behind a later one in its cluster's order may outlive its absorbed cluster's alias: its entry
+    # in the post map then stays, in Python as in C; _same_state compared the maps.)
+    assert len(b) == 0 and b._core.stats()["aliases"] == b._core.stats()["heap"] == 0
+    return found
+
+
+@needs_core
+def test_merges_aliases_and_duplicates_expire_the_same_across_windows(shared_data: Path) -> None:
+    """A 3-hour window over 30 hours of posts and cascades: clusters merge, absorbed ids resolve to the survivor and
+    then stop resolving, and a third of the posts name an earlier post as their original, which may have expired
+    or sit in an absorbed cluster."""
+    posts = _stream(shared_data, background=1500, events=8, per_event=120, hours=30, seed=21)
+    found = _replay_checked(posts, dup_share=0.3, seed=4, window_seconds=3 * HOUR, near_duplicates=False)
+    assert found["merges"] > 10 and found["aliased"] > 5 and found["alias_expired"] > 5, found
+    assert found["dup_expired"] > 100 and found["dup_absorbed"] > 10, found
+
+
+@needs_core
+def test_the_internal_duplicate_index_and_duplicates_named_by_the_caller(shared_data: Path) -> None:
+    posts = _stream(shared_data, background=800, events=4, per_event=100, hours=12, seed=8)
+    _replay_checked(posts, dup_share=0.2, seed=6, window_seconds=2 * HOUR, near_duplicates=True)
+
+
+@needs_core
+def test_members_and_samples_rotate_the_same_beyond_16(shared_data: Path) -> None:
+    """Two topics with hundreds of members each, posted on for two windows so the oldest members leave while new
+    ones join: the kept samples rotate through the latest members (the first half stays) and are filtered as their
+    posts leave; the state is compared every third post."""
+    rnd = random.Random(3)
+    texts = _background(shared_data, 300)
+    topics = [["鲸帆手机电池鼓包，售后不管", "鲸帆手机电池又鼓包了", "鲸帆手机电池鼓包召回了吗"],
+              ["蜂鸟外卖骑手超时被罚款", "蜂鸟外卖骑手超时扣钱", "蜂鸟外卖又超时了骑手被罚"]]
+    posts: list[Post] = []
+    for k in range(700):
+        t = k * 20.0
+        topic = topics[k % 2]
+        posts.append((f"t{k}", rnd.choice(topic) + rnd.choice(["", "！", "，气死", f" 第{k % 9}次了"]), t))
+        if k % 3 == 0:
+            posts.append((f"b{k}", rnd.choice(texts), t + 5.0))
+    _replay_checked(posts, check_every=3, tail_steps=30, window_seconds=3 * HOUR, near_duplicates=False)
+    a = TopicClusterer(native=False, window_seconds=3 * HOUR, near_duplicates=False)
+    for pid, text, ts in posts[:300]:
+        a.add(pid, text, ts)
+    assert max(len(c.members) for c in a._clusters.values()) > 100  # well past the 16 kept samples
+
+
+@needs_core
+def test_hashtags_give_the_same_terms_and_topics(shared_data: Path) -> None:
+    """Real posts with tags added: ASCII and full-width marks, repeated tags, tags with spaces, case and full-width
+    letters, tags too long to count, tags only some posts of a topic carry."""
+    rnd = random.Random(12)
+    tags = ["#鲸帆手机#", "＃鲸帆手机＃", "#鲸帆 手机#", "#KunPeng# ", "#ＫｕｎＰｅｎｇ#", "#电池#",
+            "#" + "长" * 45 + "#", "#a#", "# #", "#鲸帆手机##电池#", "#话题#话题#"]
+    posts: list[Post] = []
+    for k, text in enumerate(_background(shared_data, 1500)):
+        if rnd.random() < 0.5:
+            text = rnd.choice(tags) + text + rnd.choice(["", *tags])
+        posts.append((f"h{k}", text, k * 25.0))
+    _replay_checked(posts, dup_share=0.05, seed=1, window_seconds=4 * HOUR, near_duplicates=False, min_shared=1)
+
+
+@needs_core
+def test_repeated_texts_beyond_the_terms_cache_give_the_same_topics(shared_data: Path) -> None:
+    """3,000 distinct texts posted twice, 3,000 posts apart (more than the 2,048 texts whose terms are kept: the
+    second copy is tokenised again), and some again a few posts later (from the kept terms)."""
+    texts = _background(shared_data, 3000)
+    posts: list[Post] = []
+    for rep in range(2):
+        for k, text in enumerate(texts):
+            t = (rep * len(texts) + k) * 3.0
+            posts.append((f"r{rep}-{k}", text, t))
+            if k % 10 == 0:
+                posts.append((f"r{rep}-{k}-again", text, t + 1.0))
+    _replay_checked(posts, check_every=600, tail_steps=3, window_seconds=2 * HOUR, near_duplicates=False)
+
+
+@needs_core
+def test_post_ids_and_texts_are_released() -> None:
+    """The C core holds references to post ids and cleaned texts (members, samples, the post map, the kept terms)
+    and gives every one back: when the posts leave the window, and when the clusterer goes."""
+    import gc
+
+    def fresh(k: int, kind: str) -> str:
+        return "".join([kind, str(k), "x"])  # a new str object each time, not interned
+
+    pids = [fresh(k, "p") for k in range(3000)]
+    texts = [f"鲸帆手机电池鼓包第{k % 40}次 型号{k % 7} " + "".join(["话题", str(k % 2500)]) for k in range(3000)]
+    cleaned = [clean(t) for t in texts]
+    before = [sys.getrefcount(x) for x in pids], [sys.getrefcount(x) for x in cleaned]
+    c = TopicClusterer(native=True, window_seconds=HOUR, near_duplicates=False)
+
+    def feed(c: TopicClusterer) -> None:  # (loop variables hold references too)
+        merged = 0
+        for k, (pid, text, cl) in enumerate(zip(pids, texts, cleaned, strict=True)):
+            dup = pids[k - 5] if k >= 5 and k % 4 == 0 else None
+            merged += bool(c.absorbed(c.add(pid, text + (" #鲸帆手机#" if k % 3 == 0 else ""), k * 2.0,
+                                            duplicate_of=dup, cleaned=cl)))
+        assert merged > 0
+        for cid in c.clusters():
+            c.label(cid)
+
+    feed(c)
+    assert all(sys.getrefcount(x) > n for x, n in zip(pids[-100:], before[0][-100:], strict=True))
+    assert c._core.stats()["cached"] == 2048
+    c.expire(1e9)
+    stats = c._core.stats()
+    assert (stats["posts"], stats["order"], stats["aliases"], len(c)) == (0, 0, 0, 0)
+    # Post ids are all released; the kept terms still hold the latest texts.
+    assert [sys.getrefcount(x) for x in pids] == before[0]
+    del c
+    gc.collect()
+    assert ([sys.getrefcount(x) for x in pids], [sys.getrefcount(x) for x in cleaned]) == before

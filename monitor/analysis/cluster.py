@@ -36,12 +36,14 @@ window plus a fixed 8 MiB document-frequency table (``df_slots``), and the inter
 post when on.
 
 Native core: when the C extension ``monitor.analysis._cluster_c`` is built (``setup.py``; ``native`` in the
-constructor, ``MONITOR_NATIVE=0`` turns it off) the numeric state lives in C: the document-frequency table, the
-inverted index, each cluster's term counts, mass and norm, the names of its word terms and the recent posts; and so
-do the inner loops (counting, the query, the nearest-cluster search, centroids, pruning, posting and the merge
-search). Members, samples, aliases and labels stay here. The pure-Python code below is the reference: the C core
-repeats its arithmetic operation for operation and its orders (dict insertion, ``heapq.nlargest``'s ties), so every
-result is the same (tests/test_native_cluster.py).
+constructor, ``MONITOR_NATIVE=0`` turns it off) all of :meth:`TopicClusterer.add` after cleaning is one C call, and
+:meth:`TopicClusterer.expire` is C too: the document-frequency table, the inverted index, each cluster's term
+counts, mass, norm, names, members and kept samples, the recent posts, the post -> cluster map, the arrival order,
+absorbed ids and their expiry, the kept texts' terms (tags through :func:`textfeat.hashtags`), and the inner loops
+(counting, the query, the nearest-cluster search, centroids, pruning, posting, merging). Labels are made here from
+what the core hands back. The pure-Python code below is the reference: the C core repeats its arithmetic operation
+for operation and its orders (dict insertion, ``heapq.nlargest``'s ties, stable sorts), so every result is the same
+(tests/test_native_cluster.py).
 """
 
 from __future__ import annotations
@@ -244,7 +246,8 @@ class TopicClusterer:
                                self.min_df, self.common_weight, self.hashtag_weight, self.post_terms,
                                self.probe_terms, self.score_clusters, self.centroid_terms, self.posting_cap,
                                self.recent_posts, self.merge_terms, tuple(_COMMON), tuple(_FUNCTION),
-                               tuple(ord(c) for c in STOP_CHARS), frozenset(STOP_WORDS), tuple(_STOP_CODES))
+                               tuple(ord(c) for c in STOP_CHARS), frozenset(STOP_WORDS), tuple(_STOP_CODES),
+                               _SAMPLES, _CODES_KEPT, hashtags)
         except (TypeError, ValueError, OverflowError):
             if native:
                 raise
@@ -260,6 +263,14 @@ class TopicClusterer:
         :class:`~monitor.analysis.dedup.NearDuplicateIndex`); while that post is in the window, this one joins its
         cluster. ``cleaned``: ``textfeat.clean(text)`` when the caller has it already (it is not computed twice).
         """
+        core = self._core
+        if core is not None:  # all of it in C, expiry included, after the duplicate index and cleaning
+            if self._dedup is not None:
+                self.expire(ts)
+                match = self._dedup.add(post_id, text, ts, cleaned=cleaned)
+                duplicate_of = duplicate_of or match
+            return core.add_post(post_id, text, clean(text) if cleaned is None else cleaned, ts,
+                                 duplicate_of)
         self.expire(ts)
         if self._dedup is not None:
             match = self._dedup.add(post_id, text, ts, cleaned=cleaned)
@@ -277,8 +288,6 @@ class TopicClusterer:
             codes = dict(codes)  # the kept terms are shared: tags go into a copy
             for tag in hashtags(text):
                 codes[_term_code("#" + tag)] = "#" + tag
-        if self._core is not None:
-            return self._add_native(post_id, ts, codes, duplicate_of, cleaned)
         slots = self._count(codes)
         home = self._post_cluster.get(duplicate_of) if duplicate_of is not None else None
         target = self._follow(home) if home is not None else None
@@ -296,33 +305,6 @@ class TopicClusterer:
             cluster = self._merge_neighbours(cluster)
         return f"c{cluster.num}"
 
-    def _add_native(self, post_id: str, ts: float, codes: dict[int, str | None], duplicate_of: str | None,
-                    cleaned: str) -> str:
-        """:meth:`add` after the terms, with the C core: the same steps (``_count``, ``_nearest``, ``_join``,
-        ``_merge_neighbours``), their numeric parts in C."""
-        core = self._core
-        home = self._post_cluster.get(duplicate_of) if duplicate_of is not None else None
-        target = self._follow(home) if home is not None else None
-        num = core.add(codes, self._now, -1 if target is None else target, ts, self._next)
-        cluster = self._clusters.get(num)
-        if cluster is None:
-            cluster = self._new_cluster(ts)
-        cluster.members.append((post_id, ts))
-        if len(cluster.samples) < _SAMPLES:
-            cluster.samples.append((post_id, ts, cleaned))
-        else:
-            cluster.samples[_SAMPLES // 2 + len(cluster.members) % (_SAMPLES // 2)] = (post_id, ts, cleaned)
-        self._post_cluster[post_id] = num
-        self._order.append((ts, num))
-        size = len(cluster.members)
-        if size >= 2 and size & (size - 1) == 0:
-            while (other := core.merge_step(cluster.num)) >= 0:
-                a, b = self._clusters[other], cluster
-                keep, gone = (a, b) if a.num < b.num else (b, a)
-                self._absorb(keep, gone)
-                cluster = keep
-        return f"c{cluster.num}"
-
     def resolve(self, cluster_id: str) -> str | None:
         """The id a cluster now goes by (after merges), or None when it is unknown or has expired."""
         num = self._resolve_num(cluster_id)
@@ -334,6 +316,8 @@ class TopicClusterer:
         num = self._resolve_num(cluster_id)
         if num is None:
             return []
+        if self._core is not None:
+            return [f"c{n}" for n in self._core.absorbed(num)]
         return [f"c{n}" for n in self._absorbed.get(num, ())]
 
     def members(self, cluster_id: str) -> list[str]:
@@ -341,28 +325,30 @@ class TopicClusterer:
         num = self._resolve_num(cluster_id)
         if num is None:
             return []
-        return [pid for pid, _ in sorted(self._clusters[num].members, key=lambda m: m[1])]
+        members = self._clusters[num].members if self._core is None else self._core.members(num)
+        return [pid for pid, _ in sorted(members, key=lambda m: m[1])]
 
     def label(self, cluster_id: str) -> TopicLabel:
         """Keywords, representative post and size of a cluster; KeyError for an unknown or expired id."""
         num = self._resolve_num(cluster_id)
         if num is None:
             raise KeyError(cluster_id)
-        cluster = self._clusters[num]
         core = self._core
         # A young cluster may hold no word seen in ``min_df`` posts yet: then rank all its words.
         if core is None:
+            cluster = self._clusters[num]
             weights = self._centroid(cluster) or self._centroid(cluster, min_df=0)
             names = cluster.names
+            members, samples, now = cluster.members, cluster.samples, self._now
         else:
             weights = core.centroid(num) or core.centroid(num, 0)
             names = core.names(num)
+            members, samples, now = core.members(num), core.samples(num), core.clock()
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
-        keywords = readable_keywords([_term_text(c, names) for c, _ in ranked], (s[2] for s in cluster.samples),
+        keywords = readable_keywords([_term_text(c, names) for c, _ in ranked], (s[2] for s in samples),
                                      weights=[w for _, w in ranked])
-        rep, text = self._representative(cluster, weights)
-        return TopicLabel(keywords, rep, len(cluster.members),
-                          headline(text) if self._one_text(cluster, text) else "")
+        rep, text = self._representative(members[0][0], samples, now, weights)
+        return TopicLabel(keywords, rep, len(members), headline(text) if self._one_text(samples, now, text) else "")
 
     def shared_terms(self, cluster_id: str, share: float = 0.5) -> int:
         """How many specific terms (not everyday words or bigrams holding a function character) at least
@@ -385,11 +371,17 @@ class TopicClusterer:
 
     def clusters(self, min_size: int = 1) -> list[str]:
         """Ids of live clusters with at least ``min_size`` members, largest first (ties: oldest first)."""
-        live = [(-len(c.members), num) for num, c in self._clusters.items() if len(c.members) >= min_size]
+        if self._core is not None:
+            live = [(-size, num) for size, num in self._core.sizes(min_size)]
+        else:
+            live = [(-len(c.members), num) for num, c in self._clusters.items() if len(c.members) >= min_size]
         return [f"c{num}" for _, num in sorted(live)]
 
     def cluster_of(self, post_id: str) -> str | None:
         """The cluster id of a post still in the window, or None."""
+        if self._core is not None:
+            num = self._core.cluster_of(post_id)
+            return None if num < 0 else f"c{num}"
         num = self._post_cluster.get(post_id)
         return None if num is None else self.resolve(f"c{num}")
 
@@ -398,6 +390,11 @@ class TopicClusterer:
 
         Returns the number of clusters dropped. Members leave in the order they joined their cluster.
         """
+        if self._core is not None:
+            dropped = self._core.expire(now)
+            if self._dedup is not None:
+                self._dedup.evict(self._core.clock())
+            return dropped
         if now > self._now:
             self._now = now
         if self._dedup is not None:
@@ -442,7 +439,7 @@ class TopicClusterer:
 
     def __len__(self) -> int:
         """Number of live clusters."""
-        return len(self._clusters)
+        return len(self._clusters) if self._core is None else self._core.count()
 
     # -- term statistics ----------------------------------------------------------------------------------------
 
@@ -751,22 +748,18 @@ class TopicClusterer:
 
     def _absorb(self, keep: _Cluster, gone: _Cluster) -> None:
         """Move ``gone``'s counts and members into ``keep``; ``gone``'s id resolves to ``keep`` for a window."""
-        if self._core is not None:
-            self._core.absorb(keep.num, gone.num)  # counts, names, index entries; the core forgets ``gone``
-        else:
-            gone_terms = gone.terms()
-            self._add_counts(keep, gone_terms, gone.scale_t, gone.mass)
-            keep.norm_docs = -1.0
-            keep.names.update(gone.names)
+        gone_terms = gone.terms()
+        self._add_counts(keep, gone_terms, gone.scale_t, gone.mass)
+        keep.norm_docs = -1.0
+        keep.names.update(gone.names)
         keep.members = sorted(keep.members + gone.members, key=lambda m: m[1])
         keep.samples = (keep.samples + gone.samples)[:_SAMPLES]
-        if self._core is None:
-            self._unpost_all(gone_terms, gone.num)
-            self._post_all(keep.counts.keys() & gone_terms.keys(), keep.num)
-            gone.codes, gone.counts = None, {}
+        self._unpost_all(gone_terms, gone.num)
+        self._post_all(keep.counts.keys() & gone_terms.keys(), keep.num)
+        gone.codes, gone.counts = None, {}
         moved = [gone.num, *self._absorbed.pop(gone.num, [])]
         until = max((m[1] for m in gone.members), default=self._now)
-        self._drop(gone, in_core=False)
+        self._drop(gone, in_index=False)
         for num in moved:
             self._alias[num] = keep.num
             until_num = max(until, self._alias_until.get(num, until))
@@ -774,13 +767,11 @@ class TopicClusterer:
             heapq.heappush(self._alias_heap, (until_num, num))
         self._absorbed.setdefault(keep.num, []).extend(moved)
 
-    def _drop(self, cluster: _Cluster, in_core: bool = True) -> None:
-        """Forget a cluster: its index entries, and the ids of clusters it had absorbed. ``in_core``: the C core
-        still holds it."""
-        if self._core is None:
+    def _drop(self, cluster: _Cluster, in_index: bool = True) -> None:
+        """Forget a cluster: its index entries (``in_index``: it still has some), and the ids of clusters it had
+        absorbed."""
+        if in_index:
             self._unpost_all(cluster.terms() if cluster.codes is None else cluster.codes, cluster.num)
-        elif in_core:
-            self._core.drop(cluster.num)
         del self._clusters[cluster.num]
         for num in self._absorbed.pop(cluster.num, []):
             self._alias.pop(num, None)
@@ -793,25 +784,30 @@ class TopicClusterer:
     def _resolve_num(self, cluster_id: str) -> int | None:
         if not cluster_id.startswith("c") or not cluster_id[1:].isdigit():
             return None
-        return self._follow(int(cluster_id[1:]))
+        num = int(cluster_id[1:])
+        if self._core is not None:
+            num = self._core.follow(num) if num < 1 << 62 else -1
+            return None if num < 0 else num
+        return self._follow(num)
 
-    def _one_text(self, cluster: _Cluster, text: str) -> bool:
+    def _one_text(self, samples: list[tuple[str, float, str]], now: float, text: str) -> bool:
         """Whether a topic is one text spread around (a cascade of reposts or copies): most kept member texts hold
         most of the representative's terms. Many people writing on one subject share a few words, not a text."""
         own = set(self._token_codes(text))
         if len(own) < _HEADLINE_MIN_TERMS:
             return False
-        cutoff = self._now - self.window_seconds
-        texts = [s[2] for s in cluster.samples if s[1] >= cutoff]
+        cutoff = now - self.window_seconds
+        texts = [s[2] for s in samples if s[1] >= cutoff]
         copies = sum(1 for t in texts if len(own.intersection(self._token_codes(t))) >= _HEADLINE_COVER * len(own))
         return copies >= _HEADLINE_COPIES * len(texts)
 
-    def _representative(self, cluster: _Cluster, weights: dict[int, float]) -> tuple[str, str]:
-        """The kept member with the most centroid weight per square root of its number of terms: its id and cleaned
-        text (empty when no kept text is in the window)."""
-        best, best_text, best_sim = cluster.members[0][0], "", -1.0
-        cutoff = self._now - self.window_seconds
-        for pid, ts, text in cluster.samples:
+    def _representative(self, first: str, samples: list[tuple[str, float, str]], now: float,
+                        weights: dict[int, float]) -> tuple[str, str]:
+        """The kept member (of ``samples``; ``first``: the first member) with the most centroid weight per square
+        root of its number of terms: its id and cleaned text (empty when no kept text is in the window)."""
+        best, best_text, best_sim = first, "", -1.0
+        cutoff = now - self.window_seconds
+        for pid, ts, text in samples:
             if ts < cutoff:
                 continue
             codes = set(self._token_codes(text))
