@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -309,3 +310,28 @@ def test_new_posts_are_stored_alike_on_every_path(store: Store) -> None:
             for n in ("x", "y"):
                 fast = tuple(conn.execute(raw_sql, {"n": n}).one())
                 assert fast == tuple(conn.execute(raw_sql, {"n": n + "-generic"}).one())
+
+
+def test_sqlite_stamp_matches_the_column_processor(tmp_path: Path) -> None:
+    """The insert's fast time text equals what UTCDateTime and SQLite's DATETIME processor write, for times in any
+    offset, with and without microseconds, across years; and refuses a naive time the same way."""
+    import random
+    from datetime import timezone
+
+    from monitor.db.store import _sqlite_stamp
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    dialect = engine.dialect
+    when = posts.c.published_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert when is not None
+    rnd = random.Random(5)
+    base = datetime(1970, 1, 2, tzinfo=UTC)
+    for _ in range(2000):
+        tz = timezone(timedelta(minutes=rnd.randrange(-12 * 60, 14 * 60)))
+        value = (base + timedelta(seconds=rnd.randrange(0, 4_000_000_000),
+                                  microseconds=rnd.choice([0, rnd.randrange(1_000_000)]))).astimezone(tz)
+        assert _sqlite_stamp(value) == when(value)
+    with pytest.raises(ValueError, match="naive"):
+        _sqlite_stamp(datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        when(datetime(2026, 1, 1))
