@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.analysis.pipeline import Analyzer
 from monitor.normalize import Post
 
@@ -59,3 +61,31 @@ def test_every_repost_and_copy_is_traced_back_to_the_post_it_spreads() -> None:
     analyzer.process(later)
     assert analyzer.origin_of("weibo:30") == "weibo:0"
     assert analyzer.origin_of("weibo:unknown") == "weibo:unknown"
+
+
+def test_repeated_texts_are_scored_once_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cascade repeats its texts exactly: each distinct text reaches the sentiment backend once while it is kept,
+    and every post gets the score the backend gives it alone; the kept scores stay bounded."""
+    from monitor.analysis import pipeline
+
+    monkeypatch.setattr(pipeline, "_SCORES_KEPT", 8)
+    analyzer = Analyzer()
+    backend = analyzer.sentiment
+    asked: list[str] = []
+    real = backend.score
+
+    def counting(texts: list[str]) -> list[float]:
+        asked.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(backend, "score", counting)
+    texts = [COMPLAINT, MILD, *CHEERS, *CHATTER]
+    stream = [texts[(i * 7) % 4] if i % 3 else texts[i % len(texts)] for i in range(60)]
+    notes, _ = analyzer.process([post(i, text, f"u{i}", i) for i, text in enumerate(stream)])
+    alone = {text: round(real([text])[0], 4) for text in set(stream)}
+    assert [n.negative for n in notes] == [alone[t] for t in stream]
+    assert len(asked) == len(set(asked))  # one batch: each distinct text scored once
+    assert len(analyzer._kept_scores) <= 8
+    before = len(asked)
+    analyzer.process([post(100 + i, COMPLAINT, f"v{i}", 90 + i) for i in range(5)])
+    assert len(asked) - before <= 1  # still kept (it was among the latest texts) or scored once again

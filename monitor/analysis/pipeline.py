@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 #: The watch every post counts for when no ``watches:`` are configured.
 ALL_POSTS = "*"
 _CATEGORIES_KEPT = 4096
+_SCORES_KEPT = 4096
 _UNKNOWN = object()
 
 
@@ -92,6 +93,7 @@ class Analyzer:
         # Recent post uid -> the post it copies or spreads, followed back to the first (itself when neither).
         self._origins: dict[str, str] = {}
         self._categories: dict[str, str | None] = {}  # text -> category, the latest _CATEGORIES_KEPT texts
+        self._kept_scores: dict[str, float] = {}  # text -> probability of negative, the latest _SCORES_KEPT texts
         self._quoted: dict[str, str] = {}  # quoted text -> the post in the window it is a copy of
         self._labels: dict[str, tuple[list[str], str | None, str]] = {}  # topic -> its label when it last surged
 
@@ -99,7 +101,7 @@ class Analyzer:
         """Annotate a batch of new posts (sorted here by time) and collect the surge signals they raise."""
         ordered = sorted(posts, key=lambda p: (p.published_at, p.uid))
         texts = [analysis_text(p.title, p.text) for p in ordered]
-        scores = self.sentiment.score(texts)
+        scores = self._scores(texts)
         # What each repost spreads: the oldest post of its chain (split once, for both uses below).
         quotes = [self._quote_of(t) if "//" in t else None for t in texts]
         quoted = self._quoted_scores(quotes, scores)
@@ -201,7 +203,20 @@ class Analyzer:
                   if q is not None and SPREAD_FLOOR <= score < threshold]
         if not picked:
             return {}
-        return dict(zip((i for i, _ in picked), self.sentiment.score([q for _, q in picked]), strict=True))
+        return dict(zip((i for i, _ in picked), self._scores([q for _, q in picked]), strict=True))
+
+    def _scores(self, texts: list[str]) -> list[float]:
+        """The sentiment of each text. A cascade repeats its text exactly (a bare repost, a copy-paste campaign):
+        the latest ``_SCORES_KEPT`` texts' scores are kept, and a batch's texts are scored once each (the
+        backend's score of a text does not depend on the rest of its batch)."""
+        kept = self._kept_scores
+        new = [t for t in dict.fromkeys(texts) if t not in kept]
+        if new:
+            kept.update(zip(new, self.sentiment.score(new), strict=True))
+        out = [kept[t] for t in texts]
+        for _ in range(len(kept) - _SCORES_KEPT):
+            del kept[next(iter(kept))]
+        return out
 
     def _category(self, text: str) -> str | None:
         """The complaint category of a text; the latest texts' are kept, since reposts repeat a text many times."""
