@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,9 +144,10 @@ class _Window:
     """Posts of one key inside the window, with counters kept as posts come and go."""
 
     items: deque[Event] = field(default_factory=deque)
-    neg_authors: Counter[str] = field(default_factory=Counter)
-    neg_sources: Counter[str] = field(default_factory=Counter)
-    cue_counts: Counter[str] = field(default_factory=Counter)
+    # Plain dicts, not Counters: a window is made for every new topic, and Counter() costs ten times a dict.
+    neg_authors: dict[str, int] = field(default_factory=dict)
+    neg_sources: dict[str, int] = field(default_factory=dict)
+    cue_counts: dict[str, int] = field(default_factory=dict)
     negatives: int = 0
     lean: float = 0.0  # sum of the items' probability of negative
     engagement: int = 0
@@ -172,12 +174,12 @@ class _Window:
         if ev.negative:
             self.negatives += 1
             self.total_negatives += 1
-            self.neg_authors[ev.author] += 1
-            self.neg_sources[ev.source] += 1
+            self.neg_authors[ev.author] = self.neg_authors.get(ev.author, 0) + 1
+            self.neg_sources[ev.source] = self.neg_sources.get(ev.source, 0) + 1
             self.engagement += ev.engagement
             self.reach_posts += ev.followers > 0
             for cue in ev.cues:
-                self.cue_counts[cue] += 1
+                self.cue_counts[cue] = self.cue_counts.get(cue, 0) + 1
 
     def evict(self, before: float) -> None:
         while self.items and self.items[0].ts < before:
@@ -197,7 +199,12 @@ def _lean(ev: Event) -> float:
     return ev.lean if ev.lean is not None else float(ev.negative)
 
 
-def _dec(counter: Counter[str], key: str) -> None:
+def _most_common(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """``Counter.most_common()`` of a dict: largest first, ties in insertion order."""
+    return sorted(counts.items(), key=itemgetter(1), reverse=True)
+
+
+def _dec(counter: dict[str, int], key: str) -> None:
     counter[key] -= 1
     if counter[key] <= 0:
         del counter[key]
@@ -391,7 +398,7 @@ class SurgeDetector:
         if len(sources) > 1:
             reasons.append(Reason("spread", (("sources", ", ".join(sources)),)))
         if cue_posts:
-            top = ", ".join(f"{c}×{n}" for c, n in win.cue_counts.most_common(3))
+            top = ", ".join(f"{c}×{n}" for c, n in _most_common(win.cue_counts)[:3])
             reasons.append(Reason("cues", (("posts", cue_posts), ("words", top))))
         if win.engagement >= 100:
             reasons.append(Reason("engagement", (("engagement", win.engagement),)))
@@ -401,7 +408,7 @@ class SurgeDetector:
         return Signal(key=key, at=ts, severity=win.severity or severity, score=round(score, 2),
                       negatives=win.negatives, authors=authors, posts=posts, sources=sources,
                       expected=round(expected, 2), engagement=win.engagement,
-                      cue_counts=tuple(win.cue_counts.most_common()), post_ids=neg_ids, reasons=tuple(reasons),
+                      cue_counts=tuple(_most_common(win.cue_counts)), post_ids=neg_ids, reasons=tuple(reasons),
                       escalated=escalated, first=first)
 
     def _growth(self, win: _Window, ts: float) -> float:
