@@ -353,9 +353,10 @@ def _replay_checked(posts: list[Post], *, dup_share: float = 0.0, seed: int = 0,
         check_all()
         for cid in a.clusters():
             _check(a, b, cid)
-    # (A member stuck behind a later one in its cluster's order may outlive its absorbed cluster's alias: its entry
-    # in the post map then stays, in Python as in C; _same_state compared the maps.)
+    # Everything has left: no cluster, alias or post entry stays behind (a member stuck behind a later one in its
+    # cluster's order may outlive its absorbed cluster's alias; its entry goes all the same).
     assert len(b) == 0 and b._core.stats()["aliases"] == b._core.stats()["heap"] == 0
+    assert b._core.post_clusters() == {} and a._post_cluster == {}
     return found
 
 

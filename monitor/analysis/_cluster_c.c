@@ -2168,7 +2168,9 @@ expire_to(Core *s, double now)
                     err = 1;
                     break;
                 }
-                if (alias_of(s, h) == num && PyDict_DelItem(s->post_cluster, pid) < 0) {
+                int64_t target = alias_of(s, h);
+                /* as in Python: its cluster's entry, or one naming a cluster that is gone */
+                if ((target == num || (home && !cl_get(s, target))) && PyDict_DelItem(s->post_cluster, pid) < 0) {
                     err = 1;
                     break;
                 }
