@@ -418,10 +418,10 @@ class TopicClusterer:
                 while k < n and members[k][1] < cutoff:
                     pid = members[k][0]
                     home = post_cluster.get(pid, -1)
-                    target = alias.get(home, home)
+                    resolved = alias.get(home, home)
                     # Its cluster's entry goes; so does one naming a cluster that is gone (the post joined an
                     # absorbed cluster whose alias expired first): it would never be asked about nor dropped again.
-                    if target == num or (home >= 0 and target not in clusters):
+                    if resolved == num or (home >= 0 and resolved not in clusters):
                         del post_cluster[pid]
                     k += 1
                 del members[:k]
