@@ -237,11 +237,10 @@ def replay(config_path: str, input_path: str, output_path: str, db_url: str | No
     for problem in result.problems[:20]:
         click.echo(f"problem: {problem}", err=True)
     rate = result.posts / result.seconds if result.seconds else 0.0
-    from monitor.analysis.native import missing
+    from monitor.analysis.native import MISSING_HINT, missing
 
     if absent := missing():
-        click.echo(f"note: the compiled analysis cores are not built ({', '.join(absent)}; no C compiler at pip "
-                   "install): same results, about 2.5x slower", err=True)
+        click.echo(f"note: {MISSING_HINT} (missing: {', '.join(absent)})", err=True)
     click.echo(f"replayed {result.posts:,} posts in {result.seconds:.1f} s ({rate:,.0f} posts/s); "
                f"{result.skipped} line(s) skipped; {result.incidents} incident(s) written to {output_path}", err=True)
 

@@ -224,12 +224,7 @@ def test_a_duplicate_of_an_unknown_or_expired_post_is_handled_the_same() -> None
 
 
 def test_native_true_without_the_extension_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.analysis.cluster.load", lambda name: None)
-
-    def missing(name: str) -> None:
-        raise ImportError(name)
-
-    monkeypatch.setattr("monitor.analysis.cluster.importlib.import_module", missing)
+    monkeypatch.setattr("monitor.analysis.cluster.built", lambda name: None)  # as when it was not built
     with pytest.raises(RuntimeError, match="not built"):
         TopicClusterer(native=True)
     assert TopicClusterer()._core is None  # the default falls back to Python

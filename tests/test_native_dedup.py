@@ -28,7 +28,7 @@ from monitor.analysis.dedup import NearDuplicateIndex
 from monitor.analysis.textfeat import clean
 
 pytestmark = pytest.mark.skipif(dedup._core is None, reason="the C core monitor.analysis._dedup_c is not built "
-                                "(no C compiler at install) or MONITOR_NATIVE=0 turned it off")
+                                "(no C compiler at install)")
 
 ROOT = Path(__file__).resolve().parents[1]
 HOUR = 3600.0
@@ -310,7 +310,12 @@ def test_parameters_are_read_only_on_the_core() -> None:
 
 
 def test_choosing_the_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONITOR_NATIVE", raising=False)
     assert type(NearDuplicateIndex()) is not NearDuplicateIndex  # the core is the default when built
+    monkeypatch.setenv("MONITOR_NATIVE", "0")
+    assert type(NearDuplicateIndex()) is NearDuplicateIndex  # turned off by default
+    assert type(NearDuplicateIndex(native=True)) is not NearDuplicateIndex  # unless asked for
+    monkeypatch.delenv("MONITOR_NATIVE")
     assert type(NearDuplicateIndex(native=False)) is NearDuplicateIndex
     monkeypatch.setattr(dedup, "_core", None)  # as when it is not built
     assert type(NearDuplicateIndex()) is NearDuplicateIndex

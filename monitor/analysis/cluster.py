@@ -49,7 +49,6 @@ for operation and its orders (dict insertion, ``heapq.nlargest``'s ties, stable 
 from __future__ import annotations
 
 import heapq
-import importlib
 import math
 from array import array
 from collections import Counter, deque
@@ -61,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from monitor.analysis.dedup import NearDuplicateIndex
-from monitor.analysis.native import load
+from monitor.analysis.native import built, choose
 from monitor.analysis.textfeat import (
     COMMON_WORDS,
     FUNCTION_CHARS,
@@ -230,15 +229,7 @@ class TopicClusterer:
 
     def _native_core(self, native: bool | None, df_slots: int) -> Any:
         """The C core (``_cluster_c.Core``) holding the numeric state, or None for the pure-Python code."""
-        if native is False:
-            return None
-        module = load("_cluster_c")
-        if module is None and native:  # asked for explicitly: MONITOR_NATIVE=0 does not apply
-            try:
-                module = importlib.import_module("monitor.analysis._cluster_c")
-            except ImportError as exc:
-                raise RuntimeError("the topic clusterer's C core is not built: pip install needs a C compiler") \
-                    from exc
+        module = choose(built("_cluster_c"), native, "TopicClusterer")
         if module is None:
             return None
         try:

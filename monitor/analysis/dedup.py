@@ -63,8 +63,9 @@ def jaccard(a: str, b: str) -> float:
 
 
 def _load_core() -> Any:
-    """The C core when it is built, enabled, and computes hashes and digests as this Python does; else None."""
-    core = _native.load("_dedup_c")
+    """The C core when it is built and computes hashes and digests as this Python does; else None (whether it is
+    used is :func:`monitor.analysis.native.choose`'s call, at each construction)."""
+    core = _native.built("_dedup_c")
     if core is None or getattr(core, "VERSION", None) != 1:
         return None
     # The core reproduces CPython 3.11's int and tuple hashes and hashlib's BLAKE2b: check them before trusting it.
@@ -201,13 +202,8 @@ class NearDuplicateIndex:
     """
 
     def __new__(cls, *args: Any, native: bool | None = None, **kwargs: Any) -> NearDuplicateIndex:
-        if cls is NearDuplicateIndex and native is not False:
-            if _core is not None:
-                return _NativeIndex.__new__(_NativeIndex)
-            if native:
-                raise RuntimeError("the C core of NearDuplicateIndex (monitor.analysis._dedup_c) is not built: "
-                                   "pip install needs a C compiler (or MONITOR_NATIVE=0 turned it off, or the "
-                                   "build does not match this Python)")
+        if cls is NearDuplicateIndex and _native.choose(_core, native, "NearDuplicateIndex") is not None:
+            return _NativeIndex.__new__(_NativeIndex)
         return super().__new__(cls)
 
     def __init__(self, window_seconds: float = 86_400.0, threshold: float = 0.5, *, bands: int = 10, rows: int = 2,

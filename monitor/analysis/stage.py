@@ -63,12 +63,10 @@ class AnalysisStage:
     def start(self, now: datetime) -> int:
         """Seed baselines, restore open and lately quiet incidents, re-read the topic window, analyse posts left
         unanalysed; returns how many were caught up."""
-        from monitor.analysis.native import missing
+        from monitor.analysis.native import MISSING_HINT, missing
 
         if absent := missing():
-            event(log, "analysis.pure_python", logging.WARNING, missing=",".join(absent),
-                  hint="the compiled cores were not built (no C compiler at pip install): analysis is about 2.5x "
-                       "slower, with the same results; reinstall with gcc present")
+            event(log, "analysis.pure_python", logging.WARNING, missing=",".join(absent), hint=MISSING_HINT)
         history = self.store.negative_history(now - timedelta(days=HISTORY_DAYS))
         names = self.analyzer.matcher.names or [ALL_POSTS]
         for watch in names:
