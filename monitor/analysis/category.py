@@ -193,31 +193,22 @@ class CategoryClassifier:
 
     def classify(self, text: str) -> CategoryResult:
         """Category, per-category scores and matched keywords of a text."""
-        folded = _SPACE.sub("", _fold(text))
-        first_clause = m.start() if (m := _CLAUSE.search(folded)) else len(folded)
-        scores: dict[str, float] = dict.fromkeys(self.categories, 0.0)
         matched: dict[str, list[str]] = {}
-        first_seen: dict[str, int] = {}
-        for m in self._pattern.finditer(folded):
-            word = m.group()
-            negated = word[0] not in _NEGATOR_CHARS and _negated(folded, m.start())
-            boost = 1.5 if m.start() < first_clause else 1.0
-            for cat, weight in self._owners[word]:
-                if negated and cat not in self._affirmed:
-                    continue
-                scores[cat] += weight * boost
-                matched.setdefault(cat, []).append(word)
-                first_seen.setdefault(cat, m.start())
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], first_seen.get(kv[0], 1 << 30), self._order[kv[0]]))
-        best, top = ranked[0]
-        category = best if top >= self.min_score else OTHER
-        return CategoryResult(category, {c: round(s, 3) for c, s in ranked}, matched,
+        scores, ranked = self._ranked(text, matched)
+        category = ranked[0] if scores.get(ranked[0], 0.0) >= self.min_score else OTHER
+        return CategoryResult(category, {c: round(scores.get(c, 0.0), 3) for c in ranked}, matched,
                               self.display_names.get(category, category))
 
-
     def category(self, text: str) -> str:
-        """``classify(text).category``, without building the scores and matches (the pipeline asks for every
+        """``classify(text).category``, without the rounded scores and matched words (the pipeline asks for every
         negative post and needs only the name)."""
+        scores, ranked = self._ranked(text, None, whole=False)
+        return ranked[0] if scores.get(ranked[0], 0.0) >= self.min_score else OTHER
+
+    def _ranked(self, text: str, matched: dict[str, list[str]] | None,
+                whole: bool = True) -> tuple[dict[str, float], list[str]]:
+        """Scores of the categories a text matches, and the categories best first (ties: the one matched first,
+        then the order of ``categories``); only the best one unless ``whole``. ``matched`` collects the words."""
         folded = _SPACE.sub("", _fold(text))
         first_clause = m.start() if (m := _CLAUSE.search(folded)) else len(folded)
         scores: dict[str, float] = {}
@@ -231,13 +222,15 @@ class CategoryClassifier:
                 if negated and cat not in affirmed:
                     continue
                 scores[cat] = scores.get(cat, 0.0) + weight * boost
+                if matched is not None:
+                    matched.setdefault(cat, []).append(word)
                 first_seen.setdefault(cat, m.start())
-        if not scores:  # nothing matched: every category scores 0, and classify ranks the first one first
-            best = self.categories[0]
-            return best if self.min_score <= 0.0 else OTHER
         order = self._order
-        best = min(self.categories, key=lambda c: (-scores.get(c, 0.0), first_seen.get(c, 1 << 30), order[c]))
-        return best if scores.get(best, 0.0) >= self.min_score else OTHER
+
+        def key(cat: str) -> tuple[float, int, int]:
+            return -scores.get(cat, 0.0), first_seen.get(cat, 1 << 30), order[cat]
+
+        return scores, sorted(self.categories, key=key) if whole else [min(self.categories, key=key)]
 
 
 def _fold(text: str) -> str:
